@@ -80,10 +80,18 @@ pub enum ClaimsError {
 }
 
 impl Expectations<'_> {
+    /// Every check, for a token seen for the first time.
     pub fn check(&self, claims: &AccessTokenClaims) -> Result<(), ClaimsError> {
         if claims.iss != self.issuer {
             return Err(ClaimsError::WrongIssuer);
         }
+        claims.scopes().map_err(|_| ClaimsError::BadScope)?;
+        self.check_audience_and_time(claims)
+    }
+
+    /// The checks that depend on where and when a token is presented; enough
+    /// for a token whose signature, issuer and scope were checked before.
+    pub fn check_audience_and_time(&self, claims: &AccessTokenClaims) -> Result<(), ClaimsError> {
         if !claims.aud.contains(self.audience) {
             return Err(ClaimsError::WrongAudience);
         }
@@ -95,7 +103,6 @@ impl Expectations<'_> {
         if self.now.saturating_add(self.leeway) < not_before {
             return Err(ClaimsError::NotYetValid);
         }
-        claims.scopes().map_err(|_| ClaimsError::BadScope)?;
         Ok(())
     }
 }

@@ -1,1 +1,21 @@
+//! The Sekisho proxy-wasm filter.
+//!
+//! Everything that decides lives in plain Rust modules tested natively:
+//! [`config`] (the plugin configuration), [`request`] (what a request carries),
+//! [`jsonrpc`] (which MCP operations a body holds), [`keys`] and [`token`]
+//! (verifying a Bearer JWT), [`cache`] (verified credentials) and [`decision`]
+//! (allow or refuse, and how). [`shell`] is the thin proxy-wasm layer that
+//! gathers input from Envoy, calls them and acts on the verdict; it is compiled
+//! for wasm only.
 
+pub mod cache;
+pub mod config;
+pub mod decision;
+pub mod jsonrpc;
+pub mod keys;
+pub mod request;
+pub mod stats;
+pub mod token;
+
+#[cfg(target_arch = "wasm32")]
+mod shell;

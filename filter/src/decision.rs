@@ -1,0 +1,390 @@
+//! The filter's decisions, as plain Rust: given what a request carries, allow it
+//! (with the identity to hand upstream), ask for its body, or refuse it the way
+//! MCP clients expect (RFC 6750 + RFC 9728 challenges).
+//!
+//! [`Gate`] is one worker's view of the world: the configuration, the latest
+//! policy and key set, and the verified-credential cache. The proxy-wasm shell
+//! feeds it and acts on its verdicts; it never decides anything itself.
+
+use sekisho_contract::challenge::{BearerError, Challenge};
+use sekisho_contract::claims::{ClaimsError, Expectations};
+use sekisho_contract::identity::{self, AuthKind};
+use sekisho_contract::policy::{AuthMode, FilterPolicy, InstancePolicy, Operation};
+use sekisho_contract::resource;
+use sekisho_contract::scope::{self, ScopeSet};
+
+use crate::cache::CredentialCache;
+use crate::config::FilterConfig;
+use crate::jsonrpc::{self, BodyError};
+use crate::keys::KeySet;
+use crate::request::{self, Credential, CredentialError, CredentialSources};
+use crate::stats::{Counter, Tally};
+use crate::token::{self, SignatureVerifier, TokenError, VerifiedToken};
+
+/// The scopes suggested to a client that sent no credential: what it needs to
+/// use an MCP server normally.
+const DEFAULT_SCOPE_HINT: &str = "mcp:read mcp:write";
+
+/// What the head of a request (method, path, headers) carries.
+#[derive(Debug, Clone, Copy)]
+pub struct Head<'a> {
+    pub method: &'a [u8],
+    pub path: &'a str,
+    pub authorization: Option<&'a [u8]>,
+    pub api_key: Option<&'a [u8]>,
+    /// Seconds since the Unix epoch.
+    pub now: i64,
+}
+
+#[derive(Debug)]
+pub enum HeadVerdict {
+    /// Not for the filter: a CORS preflight, or not an MCP path.
+    PassThrough,
+    Refuse(Refusal),
+    /// Authenticated and allowed whatever the body holds.
+    Allow(Grant),
+    /// Authenticated; the JSON-RPC body decides (see [`Gate::decide_body`]).
+    ReadBody(Grant),
+    /// Signed with a key this worker does not know: refresh the keys and ask
+    /// again with `may_refresh = false`.
+    UnknownKey,
+}
+
+/// An authenticated caller, and what to change in the request before it goes upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub instance: String,
+    pub kind: AuthKind,
+    pub subject: Option<String>,
+    pub client_id: Option<String>,
+    pub scopes: ScopeSet,
+    /// The `:path` without the `api-key` query parameter, when it had one.
+    pub rewritten_path: Option<String>,
+}
+
+impl Grant {
+    /// The identity headers for the upstream (SPEC F6).
+    pub fn identity_headers(&self) -> Vec<(&'static str, String)> {
+        let mut h = vec![
+            (identity::AUTH, self.kind.as_str().to_owned()),
+            (identity::INSTANCE, self.instance.clone()),
+            (identity::SCOPES, self.scopes.to_string()),
+        ];
+        if let Some(s) = &self.subject {
+            h.push((identity::SUBJECT, s.clone()));
+        }
+        if let Some(c) = &self.client_id {
+            h.push((identity::CLIENT_ID, c.clone()));
+        }
+        h
+    }
+}
+
+/// A local reply: status, headers and a small JSON body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: String,
+    pub counter: Counter,
+}
+
+impl Refusal {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+    }
+
+    fn json(status: u16, body: String, counter: Counter) -> Refusal {
+        Refusal {
+            status,
+            headers: vec![("content-type", "application/json".into()), ("cache-control", "no-store".into())],
+            body,
+            counter,
+        }
+    }
+
+    fn error(status: u16, error: &str, description: &str, counter: Counter) -> Refusal {
+        let body = serde_json::json!({ "error": error, "error_description": description }).to_string();
+        Refusal::json(status, body, counter)
+    }
+
+    fn challenge(challenge: Challenge, counter: Counter) -> Refusal {
+        let mut r = Refusal::json(challenge.status(), challenge.body(), counter);
+        r.headers.push(("www-authenticate", challenge.header_value()));
+        r
+    }
+
+    fn jsonrpc(status: u16, code: i32, message: &str) -> Refusal {
+        let body = serde_json::json!({
+            "jsonrpc": "2.0", "id": null, "error": { "code": code, "message": message }
+        })
+        .to_string();
+        Refusal::json(status, body, Counter::DeniedBadRequest)
+    }
+}
+
+pub struct Gate {
+    pub config: FilterConfig,
+    policy: Option<FilterPolicy>,
+    keys: KeySet,
+    tokens: CredentialCache<VerifiedToken>,
+    pub tally: Tally,
+}
+
+impl Gate {
+    pub fn new(config: FilterConfig) -> Gate {
+        let tokens = CredentialCache::new(config.cache_entries);
+        Gate { config, policy: None, keys: KeySet::default(), tokens, tally: Tally::default() }
+    }
+
+    pub fn has_policy(&self) -> bool {
+        self.policy.is_some()
+    }
+
+    pub fn has_keys(&self) -> bool {
+        !self.keys.is_empty()
+    }
+
+    pub fn cached_tokens(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// A new policy. A changed issuer invalidates every cached token.
+    pub fn set_policy(&mut self, policy: FilterPolicy) {
+        if self.policy.as_ref().is_some_and(|p| p.issuer != policy.issuer) {
+            self.tokens.clear();
+        }
+        self.policy = Some(policy);
+    }
+
+    /// A new key set. Cached tokens are dropped, because one of them may have
+    /// been signed with a key that has just been withdrawn.
+    pub fn set_keys(&mut self, keys: KeySet) {
+        self.tokens.clear();
+        self.keys = keys;
+    }
+
+    pub fn decide_head(&mut self, head: &Head<'_>, verifier: &dyn SignatureVerifier, may_refresh: bool) -> HeadVerdict {
+        match self.authenticate(head, verifier, may_refresh) {
+            Ok(Authenticated::Grant(grant)) => self.decide_without_body(head, grant),
+            Ok(Authenticated::PassThrough) => HeadVerdict::PassThrough,
+            Ok(Authenticated::UnknownKey) => HeadVerdict::UnknownKey,
+            Err(refusal) => self.refuse(refusal),
+        }
+    }
+
+    /// Decides from the JSON-RPC body of a request whose head asked for it.
+    pub fn decide_body(&mut self, grant: &Grant, body: &[u8]) -> Result<(), Refusal> {
+        let verdict = self.authorize_body(grant, body);
+        match &verdict {
+            Ok(()) => self.tally.bump(Counter::Allowed),
+            Err(r) => self.tally.bump(r.counter),
+        }
+        verdict
+    }
+
+    /// A body larger than the filter reads.
+    pub fn body_too_large(&mut self) -> Refusal {
+        let r = Refusal::jsonrpc(413, -32600, "request body is too large");
+        self.tally.bump(r.counter);
+        r
+    }
+
+    fn refuse(&mut self, refusal: Refusal) -> HeadVerdict {
+        self.tally.bump(refusal.counter);
+        HeadVerdict::Refuse(refusal)
+    }
+
+    fn authenticate(
+        &mut self,
+        head: &Head<'_>,
+        verifier: &dyn SignatureVerifier,
+        may_refresh: bool,
+    ) -> Result<Authenticated, Refusal> {
+        if head.method == b"OPTIONS" {
+            return Ok(Authenticated::PassThrough);
+        }
+        let Some(instance_id) = resource::instance_from_path(head.path) else {
+            if head.path.starts_with("/mcp/") {
+                return Err(not_found());
+            }
+            return Ok(Authenticated::PassThrough);
+        };
+        let Some(policy) = self.policy.as_ref() else {
+            return Err(unavailable(self.config.retry_seconds));
+        };
+        let issuer = policy.issuer.as_str();
+        let instance = policy.instance(instance_id).ok_or_else(not_found)?;
+        if !matches!(head.method, b"GET" | b"POST" | b"DELETE") {
+            let mut r = Refusal::error(405, "invalid_request", "MCP uses GET, POST and DELETE", Counter::DeniedBadRequest);
+            r.headers.push(("allow", "GET, POST, DELETE, OPTIONS".into()));
+            return Err(r);
+        }
+        let sources = CredentialSources { authorization: head.authorization, api_key_header: head.api_key, path: head.path };
+        let rewritten_path = request::path_without_param(head.path, request::API_KEY_PARAM);
+        let challenge = |error: Option<BearerError>, description: &str, scope: Option<&str>| Challenge {
+            resource_metadata: resource::protected_resource_metadata_url(issuer, instance_id),
+            error,
+            description: (!description.is_empty()).then(|| description.to_owned()),
+            scope: scope.map(str::to_owned),
+        };
+        let credential = match request::credential(&sources) {
+            Ok(c) => c,
+            Err(e) => {
+                let description = match e {
+                    CredentialError::Ambiguous => "send exactly one credential",
+                    CredentialError::MalformedBearer => "the Authorization header is malformed",
+                    CredentialError::MalformedApiKey => "the API key is malformed",
+                };
+                return Err(Refusal::challenge(challenge(Some(BearerError::InvalidRequest), description, None), Counter::DeniedBadRequest));
+            }
+        };
+        let anonymous = |kind| Grant {
+            instance: instance_id.to_owned(),
+            kind,
+            subject: None,
+            client_id: None,
+            scopes: ScopeSet::default(),
+            rewritten_path: rewritten_path.clone(),
+        };
+        if instance.auth_mode == AuthMode::None {
+            let mut grant = anonymous(AuthKind::Anonymous);
+            grant.scopes = ScopeSet::from_iter([scope::ADMIN]);
+            return Ok(Authenticated::Grant(grant));
+        }
+        match credential {
+            None => Err(Refusal::challenge(challenge(None, "", Some(DEFAULT_SCOPE_HINT)), Counter::DeniedMissingCredential)),
+            Some(Credential::ApiKey(_)) => {
+                let description = if instance.auth_mode.accepts_api_key() {
+                    "the API key is not recognised"
+                } else {
+                    "this MCP server does not accept API keys"
+                };
+                Err(Refusal::challenge(challenge(Some(BearerError::InvalidToken), description, None), Counter::DeniedInvalidToken))
+            }
+            Some(Credential::Bearer(token)) => {
+                if !instance.auth_mode.accepts_jwt() {
+                    let description = "this MCP server accepts API keys only";
+                    return Err(Refusal::challenge(challenge(Some(BearerError::InvalidToken), description, None), Counter::DeniedInvalidToken));
+                }
+                if self.keys.is_empty() {
+                    return Err(unavailable(self.config.retry_seconds));
+                }
+                let audience = resource::resource_uri(issuer, instance_id);
+                let expect = Expectations { issuer, audience: &audience, now: head.now, leeway: self.config.leeway_seconds };
+                let verified = if let Some(hit) = self.tokens.get(token, head.now) {
+                    self.tally.bump(Counter::CacheHit);
+                    expect.check_audience_and_time(&hit.claims).map(|()| hit.clone()).map_err(TokenError::Claims)
+                } else {
+                    self.tally.bump(Counter::CacheMiss);
+                    let result = token::verify(token, &self.keys, verifier, &expect, self.config.max_token_bytes);
+                    if let Ok(v) = &result {
+                        self.tokens.insert(token, v.clone(), v.claims.exp.saturating_add(self.config.leeway_seconds));
+                    }
+                    result
+                };
+                match verified {
+                    Ok(v) => Ok(Authenticated::Grant(Grant {
+                        instance: instance_id.to_owned(),
+                        kind: AuthKind::Jwt,
+                        subject: Some(v.claims.sub),
+                        client_id: Some(v.claims.client_id),
+                        scopes: v.scopes,
+                        rewritten_path,
+                    })),
+                    Err(TokenError::UnknownKey { .. }) if may_refresh => Ok(Authenticated::UnknownKey),
+                    Err(e) => {
+                        let counter = match e {
+                            TokenError::Claims(ClaimsError::WrongAudience) => Counter::DeniedWrongAudience,
+                            _ => Counter::DeniedInvalidToken,
+                        };
+                        let description = e.to_string();
+                        Err(Refusal::challenge(challenge(Some(BearerError::InvalidToken), &description, None), counter))
+                    }
+                }
+            }
+        }
+    }
+
+    /// GET and DELETE carry no JSON-RPC; a POST needs its body read unless the
+    /// credential allows every operation of the instance.
+    fn decide_without_body(&mut self, head: &Head<'_>, grant: Grant) -> HeadVerdict {
+        let Some(instance) = self.instance(&grant.instance) else {
+            return self.refuse(not_found());
+        };
+        let op = match head.method {
+            b"GET" => Operation::Listen,
+            b"DELETE" => Operation::EndSession,
+            _ if instance.allows_every_operation(&grant.scopes) => {
+                self.tally.bump(Counter::Allowed);
+                return HeadVerdict::Allow(grant);
+            }
+            _ => return HeadVerdict::ReadBody(grant),
+        };
+        let required = instance.required_scope(&op).to_owned();
+        if grant.scopes.grants(&required) {
+            self.tally.bump(Counter::Allowed);
+            HeadVerdict::Allow(grant)
+        } else {
+            let refusal = self.insufficient_scope(&grant.instance, &[required]);
+            self.refuse(refusal)
+        }
+    }
+
+    fn authorize_body(&self, grant: &Grant, body: &[u8]) -> Result<(), Refusal> {
+        let instance = self.instance(&grant.instance).ok_or_else(not_found)?;
+        let ops = jsonrpc::operations(body).map_err(|e| match e {
+            BodyError::NotJson => Refusal::jsonrpc(400, -32700, "parse error: the body is not JSON"),
+            other => Refusal::jsonrpc(400, -32600, &other.to_string()),
+        })?;
+        let mut required: Vec<String> = Vec::new();
+        for op in &ops {
+            let scope = instance.required_scope(&op.as_operation());
+            if !required.iter().any(|r| r == scope) {
+                required.push(scope.to_owned());
+            }
+        }
+        if grant.scopes.grants_all(required.iter().map(String::as_str)) {
+            return Ok(());
+        }
+        Err(self.insufficient_scope(&grant.instance, &required))
+    }
+
+    fn insufficient_scope(&self, instance: &str, required: &[String]) -> Refusal {
+        let issuer = self.policy.as_ref().map_or("", |p| p.issuer.as_str());
+        let scope = required.join(" ");
+        let challenge = Challenge {
+            resource_metadata: resource::protected_resource_metadata_url(issuer, instance),
+            error: Some(BearerError::InsufficientScope),
+            description: Some(format!("this operation needs {scope}")),
+            scope: Some(scope),
+        };
+        Refusal::challenge(challenge, Counter::DeniedInsufficientScope)
+    }
+
+    fn instance(&self, id: &str) -> Option<&InstancePolicy> {
+        self.policy.as_ref()?.instance(id)
+    }
+}
+
+enum Authenticated {
+    Grant(Grant),
+    PassThrough,
+    UnknownKey,
+}
+
+fn not_found() -> Refusal {
+    Refusal::error(404, "not_found", "no MCP server is configured at this path", Counter::DeniedNotFound)
+}
+
+/// Keys or policy not loaded yet: the service has not been reached since start.
+fn unavailable(retry_seconds: u64) -> Refusal {
+    let mut r = Refusal::error(
+        503,
+        "temporarily_unavailable",
+        "the gateway has not loaded its keys yet",
+        Counter::Unavailable,
+    );
+    r.headers.push(("retry-after", retry_seconds.to_string()));
+    r
+}
