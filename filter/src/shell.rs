@@ -1,0 +1,457 @@
+//! The proxy-wasm shell: gathers input from Envoy, asks [`crate::decision`],
+//! and acts on the verdict. No policy lives here.
+//!
+//! Each Envoy worker runs its own VM. The JWKS and the policy are fetched by one
+//! VM at a time (a lease in shared data), published in shared data, and picked
+//! up by every VM on its next tick; the last good copy stays in use when the
+//! service cannot be reached (static stability, SPEC F2).
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, ContextType, LogLevel, MetricType};
+use sekisho_contract::identity;
+use sekisho_contract::paths;
+use sekisho_contract::policy::FilterPolicy;
+
+use crate::config::FilterConfig;
+use crate::decision::{Gate, Grant, Head, HeadVerdict, Refusal};
+use crate::keys::KeySet;
+use crate::stats::{Counter, Tally};
+use crate::token::PureRust;
+
+const SHARED_JWKS: &str = "sekisho.jwks";
+const SHARED_POLICY: &str = "sekisho.policy";
+/// Unix seconds before which no VM starts another scheduled fetch.
+const SHARED_NEXT_FETCH: &str = "sekisho.next_fetch";
+const TICK: Duration = Duration::from_secs(1);
+/// Largest JWKS or policy document accepted from the service.
+const MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(LogLevel::Info);
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
+}}
+
+/// What one VM knows, shared by its root context and its HTTP contexts.
+struct Worker {
+    gate: RefCell<Gate>,
+    metrics: Vec<u32>,
+    jwks_cas: Cell<Option<u32>>,
+    policy_cas: Cell<Option<u32>>,
+    last_unknown_kid_refresh: Cell<i64>,
+}
+
+impl Worker {
+    fn flush_stats(&self) {
+        let drained: Vec<(Counter, u32)> = self.gate.borrow_mut().tally.drain().collect();
+        self.flush(drained);
+    }
+
+    fn count(&self, c: Counter) {
+        let mut t = Tally::default();
+        t.bump(c);
+        self.flush(t.drain().collect());
+    }
+
+    fn flush(&self, counts: Vec<(Counter, u32)>) {
+        for (counter, n) in counts {
+            if let Some(id) = self.metrics.get(counter as usize) {
+                let _ = hostcalls::increment_metric(*id, i64::from(n));
+            }
+        }
+    }
+
+    /// Takes newer documents another VM published.
+    fn sync_from_shared(&self) {
+        if let Ok((Some(bytes), cas)) = hostcalls::get_shared_data(SHARED_JWKS)
+            && cas != self.jwks_cas.get()
+        {
+            self.jwks_cas.set(cas);
+            self.accept_jwks(&bytes);
+        }
+        if let Ok((Some(bytes), cas)) = hostcalls::get_shared_data(SHARED_POLICY)
+            && cas != self.policy_cas.get()
+        {
+            self.policy_cas.set(cas);
+            self.accept_policy(&bytes);
+        }
+    }
+
+    fn accept_jwks(&self, bytes: &[u8]) -> bool {
+        match KeySet::from_jwks(bytes) {
+            Ok(keys) => {
+                self.gate.borrow_mut().set_keys(keys);
+                true
+            }
+            Err(e) => {
+                log::warn!("sekisho: keeping the last good keys: {e}");
+                false
+            }
+        }
+    }
+
+    fn accept_policy(&self, bytes: &[u8]) -> bool {
+        match serde_json::from_slice::<FilterPolicy>(bytes) {
+            Ok(policy) if sekisho_contract::resource::validate_base_url(&policy.issuer).is_ok() => {
+                self.gate.borrow_mut().set_policy(policy);
+                true
+            }
+            _ => {
+                log::warn!("sekisho: keeping the last good policy: the service sent an invalid document");
+                false
+            }
+        }
+    }
+
+    fn config(&self) -> FilterConfig {
+        self.gate.borrow().config.clone()
+    }
+
+    /// Fetches `path` from the service; the response arrives at the calling context.
+    fn dispatch(&self, path: &str) -> Option<u32> {
+        let config = self.config();
+        let headers = vec![
+            (":method", "GET"),
+            (":path", path),
+            (":authority", config.authz_authority.as_str()),
+            ("accept", "application/json"),
+        ];
+        let timeout = Duration::from_millis(config.call_timeout_ms);
+        match hostcalls::dispatch_http_call(&config.authz_cluster, headers, None, vec![], timeout) {
+            Ok(token) => Some(token),
+            Err(status) => {
+                log::warn!("sekisho: cannot call the authorization service ({status:?})");
+                None
+            }
+        }
+    }
+}
+
+/// Hands a fetched and validated document to every VM.
+fn publish(key: &str, body: &[u8]) {
+    let _ = hostcalls::set_shared_data(key, Some(body), None);
+}
+
+fn now() -> i64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// The response body of an HTTP call, if it succeeded with 200.
+fn call_response_body(body_size: usize) -> Option<Vec<u8>> {
+    let status = hostcalls::get_map_value_bytes(proxy_wasm::types::MapType::HttpCallResponseHeaders, ":status")
+        .ok()
+        .flatten()?;
+    if status.as_slice() != b"200" || body_size == 0 || body_size > MAX_DOCUMENT_BYTES {
+        return None;
+    }
+    hostcalls::get_buffer(proxy_wasm::types::BufferType::HttpCallResponseBody, 0, body_size)
+        .ok()
+        .flatten()
+}
+
+#[derive(Default)]
+struct Root {
+    worker: Option<Rc<Worker>>,
+    jwks_call: Option<u32>,
+    policy_call: Option<u32>,
+}
+
+impl Root {
+    /// Starts a scheduled fetch if it is due and no other VM holds the lease.
+    fn maybe_fetch(&mut self, worker: &Worker) {
+        let now = now();
+        let config = worker.config();
+        let (due, cas) = match hostcalls::get_shared_data(SHARED_NEXT_FETCH) {
+            Ok((Some(v), cas)) => {
+                let next = std::str::from_utf8(&v).ok().and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
+                (now >= next, cas)
+            }
+            Ok((None, cas)) => (true, cas),
+            Err(_) => (false, None),
+        };
+        let missing = !worker.gate.borrow().has_keys() || !worker.gate.borrow().has_policy();
+        if !due && !missing {
+            return;
+        }
+        if !due && missing && (self.jwks_call.is_some() || self.policy_call.is_some()) {
+            return;
+        }
+        let lease_until = now + i64::try_from(config.retry_seconds).unwrap_or(1);
+        if due && hostcalls::set_shared_data(SHARED_NEXT_FETCH, Some(lease_until.to_string().as_bytes()), cas).is_err() {
+            return; // another VM took the lease
+        }
+        if self.jwks_call.is_none() {
+            self.jwks_call = worker.dispatch(paths::JWKS);
+        }
+        if self.policy_call.is_none() {
+            self.policy_call = worker.dispatch(paths::FILTER_POLICY);
+        }
+    }
+}
+
+impl Context for Root {
+    fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _trailers: usize) {
+        let Some(worker) = self.worker.clone() else { return };
+        let body = call_response_body(body_size);
+        if self.jwks_call == Some(token) {
+            self.jwks_call = None;
+            let ok = body.as_deref().is_some_and(|b| worker.accept_jwks(b));
+            if let (true, Some(b)) = (ok, &body) {
+                publish(SHARED_JWKS, b);
+            }
+            worker.count(if ok { Counter::JwksRefreshOk } else { Counter::JwksRefreshFailed });
+        } else if self.policy_call == Some(token) {
+            self.policy_call = None;
+            let ok = body.as_deref().is_some_and(|b| worker.accept_policy(b));
+            if let (true, Some(b)) = (ok, &body) {
+                publish(SHARED_POLICY, b);
+            }
+            worker.count(if ok { Counter::PolicyRefreshOk } else { Counter::PolicyRefreshFailed });
+            if ok {
+                let refresh = i64::try_from(worker.config().refresh_seconds).unwrap_or(30);
+                let _ = hostcalls::set_shared_data(SHARED_NEXT_FETCH, Some((now() + refresh).to_string().as_bytes()), None);
+            }
+        }
+    }
+}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, _size: usize) -> bool {
+        let raw = hostcalls::get_buffer(proxy_wasm::types::BufferType::PluginConfiguration, 0, usize::MAX)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let config = match FilterConfig::parse(&raw) {
+            Ok(c) => c,
+            Err(e) => {
+                log::error!("sekisho: refusing to start: {e}");
+                return false;
+            }
+        };
+        let metrics = Counter::ALL
+            .iter()
+            .map(|c| hostcalls::define_metric(MetricType::Counter, c.name()).unwrap_or(0))
+            .collect();
+        let worker = Rc::new(Worker {
+            gate: RefCell::new(Gate::new(config)),
+            metrics,
+            jwks_cas: Cell::new(None),
+            policy_cas: Cell::new(None),
+            last_unknown_kid_refresh: Cell::new(0),
+        });
+        worker.sync_from_shared();
+        self.worker = Some(worker);
+        self.set_tick_period(TICK);
+        true
+    }
+
+    fn on_tick(&mut self) {
+        let Some(worker) = self.worker.clone() else { return };
+        worker.sync_from_shared();
+        self.maybe_fetch(&worker);
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        let worker = self.worker.clone()?;
+        Some(Box::new(Mcp { worker, state: State::Head, buffered: None }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+enum State {
+    Head,
+    /// Paused while the keys are refreshed for an unknown `kid`.
+    AwaitingKeys { call: u32, end_of_stream: bool },
+    /// Authenticated; the body decides.
+    AwaitingBody(Grant),
+    Decided,
+}
+
+struct Mcp {
+    worker: Rc<Worker>,
+    state: State,
+    /// Size of a body that arrived whole while the keys were being refreshed.
+    buffered: Option<usize>,
+}
+
+impl Mcp {
+    fn header(&self, name: &str) -> Option<Vec<u8>> {
+        hostcalls::get_map_value_bytes(proxy_wasm::types::MapType::HttpRequestHeaders, name).ok().flatten()
+    }
+
+    fn decide_head(&mut self, may_refresh: bool) -> HeadVerdict {
+        let method = self.header(":method").unwrap_or_default();
+        let path_bytes = self.header(":path").unwrap_or_default();
+        let authorization = self.header("authorization");
+        let api_key = self.header("x-api-key");
+        let Ok(path) = std::str::from_utf8(&path_bytes) else {
+            return HeadVerdict::PassThrough;
+        };
+        let head = Head {
+            method: &method,
+            path,
+            authorization: authorization.as_deref(),
+            api_key: api_key.as_deref(),
+            now: now(),
+        };
+        let verdict = self.worker.gate.borrow_mut().decide_head(&head, &PureRust, may_refresh);
+        self.worker.flush_stats();
+        verdict
+    }
+
+    /// Takes the credential out, puts the verified identity in (SPEC F6).
+    fn apply(&self, grant: &Grant) {
+        use proxy_wasm::types::MapType::HttpRequestHeaders;
+        if let Ok(headers) = hostcalls::get_map_bytes(HttpRequestHeaders) {
+            for (name, _) in headers.iter().filter(|(n, _)| n.starts_with(identity::PREFIX)) {
+                let _ = hostcalls::set_map_value_bytes(HttpRequestHeaders, name, None);
+            }
+        }
+        let _ = hostcalls::set_map_value_bytes(HttpRequestHeaders, "authorization", None);
+        let _ = hostcalls::set_map_value_bytes(HttpRequestHeaders, "x-api-key", None);
+        if let Some(path) = &grant.rewritten_path {
+            let _ = hostcalls::set_map_value_bytes(HttpRequestHeaders, ":path", Some(path.as_bytes()));
+        }
+        for (name, value) in grant.identity_headers() {
+            let _ = hostcalls::set_map_value_bytes(HttpRequestHeaders, name, Some(value.as_bytes()));
+        }
+    }
+
+    fn refuse(&mut self, r: &Refusal) -> Action {
+        self.state = State::Decided;
+        let headers: Vec<(&str, &str)> = r.headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let _ = hostcalls::send_http_response(u32::from(r.status), headers, Some(r.body.as_bytes()));
+        Action::Pause
+    }
+
+    /// Acts on a head verdict; `end_of_stream` says the request has no more body.
+    fn act(&mut self, verdict: HeadVerdict, end_of_stream: bool) -> Action {
+        match verdict {
+            HeadVerdict::PassThrough => {
+                self.state = State::Decided;
+                Action::Continue
+            }
+            HeadVerdict::Refuse(r) => self.refuse(&r),
+            HeadVerdict::Allow(grant) => {
+                self.apply(&grant);
+                self.state = State::Decided;
+                Action::Continue
+            }
+            HeadVerdict::ReadBody(grant) => {
+                self.apply(&grant);
+                if end_of_stream {
+                    return self.decide_body(&grant, &[]);
+                }
+                self.state = State::AwaitingBody(grant);
+                Action::Pause
+            }
+            HeadVerdict::UnknownKey => {
+                let now = now();
+                let since = now - self.worker.last_unknown_kid_refresh.get();
+                let min = i64::try_from(self.worker.config().unknown_kid_refresh_seconds).unwrap_or(10);
+                let call = (since >= min).then(|| self.worker.dispatch(paths::JWKS)).flatten();
+                match call {
+                    Some(call) => {
+                        self.worker.last_unknown_kid_refresh.set(now);
+                        self.worker.count(Counter::UnknownKidRefresh);
+                        self.state = State::AwaitingKeys { call, end_of_stream };
+                        Action::Pause
+                    }
+                    None => {
+                        let verdict = self.decide_head(false);
+                        self.act(verdict, end_of_stream)
+                    }
+                }
+            }
+        }
+    }
+
+    fn decide_body(&mut self, grant: &Grant, body: &[u8]) -> Action {
+        let verdict = self.worker.gate.borrow_mut().decide_body(grant, body);
+        self.worker.flush_stats();
+        match verdict {
+            Ok(()) => {
+                self.state = State::Decided;
+                Action::Continue
+            }
+            Err(r) => self.refuse(&r),
+        }
+    }
+}
+
+impl Context for Mcp {
+    fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _trailers: usize) {
+        let State::AwaitingKeys { call, end_of_stream } = self.state else { return };
+        if call != token {
+            return;
+        }
+        if let Some(body) = call_response_body(body_size)
+            && self.worker.accept_jwks(&body)
+        {
+            publish(SHARED_JWKS, &body);
+            self.worker.count(Counter::JwksRefreshOk);
+        } else {
+            self.worker.count(Counter::JwksRefreshFailed);
+        }
+        let verdict = self.decide_head(false);
+        let action = match (verdict, self.buffered) {
+            (HeadVerdict::ReadBody(grant), Some(size)) => {
+                self.apply(&grant);
+                let body = hostcalls::get_buffer(proxy_wasm::types::BufferType::HttpRequestBody, 0, size)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default();
+                self.decide_body(&grant, &body)
+            }
+            (other, _) => self.act(other, end_of_stream),
+        };
+        // Still waiting for the body: the next body callback decides and continues.
+        if matches!(action, Action::Continue) {
+            let _ = hostcalls::resume_http_request();
+        }
+    }
+}
+
+impl HttpContext for Mcp {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        let verdict = self.decide_head(true);
+        self.act(verdict, end_of_stream)
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let max = self.worker.config().max_body_bytes;
+        if body_size > max && !matches!(self.state, State::Decided) {
+            let refusal = self.worker.gate.borrow_mut().body_too_large();
+            self.worker.flush_stats();
+            return self.refuse(&refusal);
+        }
+        match &self.state {
+            State::AwaitingKeys { .. } => {
+                self.buffered = end_of_stream.then_some(body_size);
+                Action::Pause
+            }
+            State::AwaitingBody(grant) => {
+                if !end_of_stream {
+                    return Action::Pause;
+                }
+                let grant = grant.clone();
+                let body = hostcalls::get_buffer(proxy_wasm::types::BufferType::HttpRequestBody, 0, body_size)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default();
+                self.decide_body(&grant, &body)
+            }
+            State::Head | State::Decided => Action::Continue,
+        }
+    }
+}
