@@ -1,0 +1,356 @@
+//! The filter's decisions, exercised natively as scenarios: what a caller sends,
+//! what the gate answers.
+
+use p256::ecdsa::SigningKey;
+use proptest::prelude::*;
+use sekisho_contract::claims::{AccessTokenClaims, Audience};
+use sekisho_contract::jwk::{Jwk, Jwks};
+use sekisho_contract::jws;
+use sekisho_contract::policy::{AuthMode, FilterPolicy, InstancePolicy};
+use sekisho_filter::config::FilterConfig;
+use sekisho_filter::decision::{Gate, Grant, Head, HeadVerdict, Refusal};
+use sekisho_filter::keys::KeySet;
+use sekisho_filter::stats::Counter;
+use sekisho_filter::token::PureRust;
+use serde_json::json;
+
+const BASE: &str = "http://127.0.0.1:8080";
+const NOW: i64 = 1_800_000_000;
+
+fn signing_key(seed: u8) -> SigningKey {
+    SigningKey::from_slice(&[seed; 32]).unwrap()
+}
+
+fn kid(key: &SigningKey) -> String {
+    sekisho_contract::jwk::thumbprint(key.verifying_key())
+}
+
+fn claims(instance: &str, scope: &str) -> AccessTokenClaims {
+    AccessTokenClaims {
+        iss: BASE.into(),
+        sub: "alice".into(),
+        aud: Audience::One(format!("{BASE}/mcp/{instance}")),
+        exp: NOW + 900,
+        iat: NOW - 10,
+        nbf: None,
+        jti: "jti-1".into(),
+        client_id: "client-1".into(),
+        scope: scope.into(),
+    }
+}
+
+fn sign(c: &AccessTokenClaims) -> String {
+    let key = signing_key(1);
+    jws::sign_es256(c, jws::ACCESS_TOKEN_TYP, &kid(&key), &key).unwrap()
+}
+
+fn instance(id: &str, mode: AuthMode) -> InstancePolicy {
+    InstancePolicy { id: id.into(), auth_mode: mode, ..Default::default() }
+}
+
+fn gate() -> Gate {
+    let mut g = Gate::new(FilterConfig::default());
+    let mut tools = instance("tools", AuthMode::Oauth);
+    tools.tool_scopes.insert("deploy".into(), "mcp:admin".into());
+    g.set_policy(FilterPolicy {
+        issuer: BASE.into(),
+        instances: vec![
+            instance("demo", AuthMode::Oauth),
+            instance("other", AuthMode::Oauth),
+            instance("keys", AuthMode::ApiKey),
+            instance("open", AuthMode::None),
+            tools,
+        ],
+    });
+    let jwks = Jwks { keys: vec![Jwk::es256(signing_key(1).verifying_key())] };
+    g.set_keys(KeySet::from_jwks(&serde_json::to_vec(&jwks).unwrap()).unwrap());
+    g
+}
+
+fn post(path: &str, auth: Option<&str>) -> Head<'static> {
+    let path: &'static str = Box::leak(path.to_owned().into_boxed_str());
+    let authorization = auth.map(|a| &*Box::leak(a.to_owned().into_bytes().into_boxed_slice()));
+    Head { method: b"POST", path, authorization, api_key: None, now: NOW }
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+fn refused(v: HeadVerdict) -> Refusal {
+    match v {
+        HeadVerdict::Refuse(r) => r,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+fn granted(v: HeadVerdict) -> Grant {
+    match v {
+        HeadVerdict::Allow(g) | HeadVerdict::ReadBody(g) => g,
+        other => panic!("expected a grant, got {other:?}"),
+    }
+}
+
+fn error_of(r: &Refusal) -> String {
+    let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    body["error"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_valid_write_token_is_allowed_without_reading_the_body() {
+    let mut g = gate();
+    let token = sign(&claims("demo", "mcp:read mcp:write"));
+    let verdict = g.decide_head(&post("/mcp/demo", Some(&bearer(&token))), &PureRust, true);
+    let HeadVerdict::Allow(grant) = verdict else { panic!("{verdict:?}") };
+    let headers = grant.identity_headers();
+    let get = |n: &str| headers.iter().find(|(k, _)| *k == n).map(|(_, v)| v.as_str());
+    assert_eq!(get("x-sekisho-subject"), Some("alice"));
+    assert_eq!(get("x-sekisho-client-id"), Some("client-1"));
+    assert_eq!(get("x-sekisho-scopes"), Some("mcp:read mcp:write"));
+    assert_eq!(get("x-sekisho-auth"), Some("jwt"));
+    assert_eq!(get("x-sekisho-instance"), Some("demo"));
+    assert_eq!(g.tally.get(Counter::Allowed), 1);
+}
+
+#[test]
+fn no_credential_gets_a_challenge_pointing_at_the_metadata() {
+    let mut g = gate();
+    let r = refused(g.decide_head(&post("/mcp/demo", None), &PureRust, true));
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some(format!(
+            "Bearer scope=\"mcp:read mcp:write\", resource_metadata=\"{BASE}/.well-known/oauth-protected-resource/mcp/demo\""
+        ))
+        .as_deref()
+    );
+    assert_eq!(g.tally.get(Counter::DeniedMissingCredential), 1);
+}
+
+#[test]
+fn bad_tokens_are_invalid_token() {
+    let other_key = signing_key(2);
+    let mut expired = claims("demo", "mcp:read");
+    expired.exp = NOW - 31;
+    let mut early = claims("demo", "mcp:read");
+    early.nbf = Some(NOW + 120);
+    let mut wrong_iss = claims("demo", "mcp:read");
+    wrong_iss.iss = format!("{BASE}/");
+    let wrong_sig = jws::sign_es256(&claims("demo", "mcp:read"), jws::ACCESS_TOKEN_TYP, &kid(&signing_key(1)), &other_key).unwrap();
+    let b64 = |v: serde_json::Value| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&v).unwrap())
+    };
+    let payload = b64(serde_json::to_value(claims("demo", "mcp:admin")).unwrap());
+    let alg_none = format!("{}.{payload}.", b64(json!({"alg": "none", "typ": "at+jwt", "kid": kid(&signing_key(1))})));
+    let hs256 = format!("{}.{payload}.{}", b64(json!({"alg": "HS256", "typ": "at+jwt", "kid": kid(&signing_key(1))})), "A".repeat(43));
+    let cases = [
+        ("expired", sign(&expired)),
+        ("not yet valid", sign(&early)),
+        ("wrong issuer", sign(&wrong_iss)),
+        ("wrong signature", wrong_sig),
+        ("alg none", alg_none),
+        ("HS256", hs256),
+        ("garbage", "garbage".to_owned()),
+        ("oversized", format!("{}.{}.{}", "a".repeat(9000), "b", "c")),
+    ];
+    for (what, token) in cases {
+        let mut g = gate();
+        let r = refused(g.decide_head(&post("/mcp/demo", Some(&bearer(&token))), &PureRust, true));
+        assert_eq!((r.status, error_of(&r).as_str()), (401, "invalid_token"), "{what}");
+        let challenge = r.header("www-authenticate").unwrap();
+        assert!(challenge.starts_with("Bearer error=\"invalid_token\", error_description="), "{what}: {challenge}");
+        assert!(challenge.contains("resource_metadata="), "{what}");
+        assert!(!challenge.contains(&token[..token.len().min(20)]) || token == "garbage", "{what}: token echoed");
+        assert_eq!(g.tally.get(Counter::DeniedInvalidToken), 1, "{what}");
+    }
+}
+
+#[test]
+fn an_unknown_key_asks_for_a_refresh_once_then_refuses() {
+    let mut g = gate();
+    let key = signing_key(3);
+    let token = jws::sign_es256(&claims("demo", "mcp:read"), jws::ACCESS_TOKEN_TYP, &kid(&key), &key).unwrap();
+    let head = post("/mcp/demo", Some(&bearer(&token)));
+    assert!(matches!(g.decide_head(&head, &PureRust, true), HeadVerdict::UnknownKey));
+    let r = refused(g.decide_head(&head, &PureRust, false));
+    assert_eq!(r.status, 401);
+    // Once the refreshed key set has the key, the same token passes.
+    let jwks = Jwks { keys: vec![Jwk::es256(signing_key(1).verifying_key()), Jwk::es256(key.verifying_key())] };
+    g.set_keys(KeySet::from_jwks(&serde_json::to_vec(&jwks).unwrap()).unwrap());
+    granted(g.decide_head(&head, &PureRust, false));
+}
+
+#[test]
+fn a_token_for_another_instance_is_refused_even_from_the_cache() {
+    let mut g = gate();
+    let token = sign(&claims("other", "mcp:write"));
+    granted(g.decide_head(&post("/mcp/other", Some(&bearer(&token))), &PureRust, true));
+    let r = refused(g.decide_head(&post("/mcp/demo", Some(&bearer(&token))), &PureRust, true));
+    assert_eq!((r.status, error_of(&r).as_str()), (401, "invalid_token"));
+    assert_eq!(g.tally.get(Counter::CacheHit), 1);
+    assert_eq!(g.tally.get(Counter::DeniedWrongAudience), 1);
+}
+
+#[test]
+fn a_seen_token_costs_a_cache_hit_until_it_expires() {
+    let mut g = gate();
+    let token = sign(&claims("demo", "mcp:write"));
+    for _ in 0..3 {
+        granted(g.decide_head(&post("/mcp/demo", Some(&bearer(&token))), &PureRust, true));
+    }
+    assert_eq!((g.tally.get(Counter::CacheMiss), g.tally.get(Counter::CacheHit)), (1, 2));
+    let mut late = post("/mcp/demo", Some(&bearer(&token)));
+    late.now = NOW + 900 + 30;
+    let r = refused(g.decide_head(&late, &PureRust, true));
+    assert_eq!(r.status, 401);
+    assert_eq!(g.cached_tokens(), 0);
+}
+
+#[test]
+fn read_only_tokens_may_list_but_not_call_tools() {
+    let mut g = gate();
+    let token = sign(&claims("demo", "mcp:read"));
+    let head = post("/mcp/demo", Some(&bearer(&token)));
+    let HeadVerdict::ReadBody(grant) = g.decide_head(&head, &PureRust, true) else { panic!("body needed") };
+    assert_eq!(g.decide_body(&grant, br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#), Ok(()));
+    let r = g
+        .decide_body(&grant, br#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"add_note"}}"#)
+        .unwrap_err();
+    assert_eq!(r.status, 403);
+    let challenge = r.header("www-authenticate").unwrap();
+    assert!(challenge.starts_with("Bearer error=\"insufficient_scope\""), "{challenge}");
+    assert!(challenge.contains("scope=\"mcp:write\""), "{challenge}");
+    assert!(challenge.contains(&format!("resource_metadata=\"{BASE}/.well-known/oauth-protected-resource/mcp/demo\"")));
+}
+
+#[test]
+fn tool_policies_name_every_scope_a_batch_needs() {
+    let mut g = gate();
+    let token = sign(&claims("tools", "mcp:write"));
+    let head = post("/mcp/tools", Some(&bearer(&token)));
+    // A custom policy means mcp:write no longer covers everything: read the body.
+    let HeadVerdict::ReadBody(grant) = g.decide_head(&head, &PureRust, true) else { panic!("body needed") };
+    assert_eq!(g.decide_body(&grant, br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}"#), Ok(()));
+    let batch = br#"[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}},
+                     {"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"deploy"}}]"#;
+    let r = g.decide_body(&grant, batch).unwrap_err();
+    assert!(r.header("www-authenticate").unwrap().contains("scope=\"mcp:write mcp:admin\""));
+}
+
+#[test]
+fn broken_json_rpc_is_a_400_with_a_json_rpc_error() {
+    let mut g = gate();
+    let token = sign(&claims("demo", "mcp:read"));
+    let HeadVerdict::ReadBody(grant) = g.decide_head(&post("/mcp/demo", Some(&bearer(&token))), &PureRust, true) else {
+        panic!("body needed")
+    };
+    for (body, code) in [(&b"{not json"[..], -32700), (b"{\"id\":1}", -32600), (b"", -32700)] {
+        let r = g.decide_body(&grant, body).unwrap_err();
+        let json: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!((r.status, json["error"]["code"].as_i64()), (400, Some(code)));
+    }
+}
+
+#[test]
+fn get_and_delete_need_read_scope_only() {
+    let mut g = gate();
+    let token = sign(&claims("demo", "mcp:read"));
+    let mut head = post("/mcp/demo", Some(&bearer(&token)));
+    head.method = b"GET";
+    assert!(matches!(g.decide_head(&head, &PureRust, true), HeadVerdict::Allow(_)));
+    head.method = b"DELETE";
+    assert!(matches!(g.decide_head(&head, &PureRust, true), HeadVerdict::Allow(_)));
+    head.method = b"PUT";
+    assert_eq!(refused(g.decide_head(&head, &PureRust, true)).status, 405);
+}
+
+#[test]
+fn paths_preflights_and_unknown_instances() {
+    let mut g = gate();
+    let mut head = post("/mcp/demo", None);
+    head.method = b"OPTIONS";
+    assert!(matches!(g.decide_head(&head, &PureRust, true), HeadVerdict::PassThrough));
+    assert!(matches!(g.decide_head(&post("/oauth/token", None), &PureRust, true), HeadVerdict::PassThrough));
+    assert_eq!(refused(g.decide_head(&post("/mcp/nope", None), &PureRust, true)).status, 404);
+    assert_eq!(refused(g.decide_head(&post("/mcp/%2e%2e", None), &PureRust, true)).status, 404);
+}
+
+#[test]
+fn before_the_first_policy_arrives_requests_get_503_with_retry_after() {
+    let mut g = Gate::new(FilterConfig::default());
+    let r = refused(g.decide_head(&post("/mcp/demo", Some("Bearer x")), &PureRust, true));
+    assert_eq!(r.status, 503);
+    assert_eq!(r.header("retry-after"), Some("2"));
+    assert_eq!(error_of(&r), "temporarily_unavailable");
+}
+
+#[test]
+fn auth_modes_decide_which_credentials_count() {
+    let mut g = gate();
+    let token = sign(&claims("keys", "mcp:write"));
+    let r = refused(g.decide_head(&post("/mcp/keys", Some(&bearer(&token))), &PureRust, true));
+    assert!(r.header("www-authenticate").unwrap().contains("accepts API keys only"));
+    let mut head = post("/mcp/demo?api-key=sk_x", None);
+    let r = refused(g.decide_head(&head, &PureRust, true));
+    assert!(r.header("www-authenticate").unwrap().contains("does not accept API keys"));
+    head.path = "/mcp/open?api-key=sk_x&a=1";
+    let grant = granted(g.decide_head(&head, &PureRust, true));
+    assert_eq!(grant.rewritten_path.as_deref(), Some("/mcp/open?a=1"));
+    assert_eq!(grant.identity_headers()[0], ("x-sekisho-auth", "none".to_owned()));
+}
+
+#[test]
+fn two_credentials_are_a_bad_request() {
+    let mut g = gate();
+    let token = sign(&claims("demo", "mcp:write"));
+    let head = Head { api_key: Some(b"sk_x"), ..post("/mcp/demo", Some(&bearer(&token))) };
+    let r = refused(g.decide_head(&head, &PureRust, true));
+    assert_eq!((r.status, error_of(&r).as_str()), (400, "invalid_request"));
+}
+
+#[test]
+fn a_new_key_set_drops_cached_tokens() {
+    let mut g = gate();
+    let token = sign(&claims("demo", "mcp:write"));
+    granted(g.decide_head(&post("/mcp/demo", Some(&bearer(&token))), &PureRust, true));
+    assert_eq!(g.cached_tokens(), 1);
+    // The signing key is withdrawn: its tokens must stop working at once.
+    let jwks = Jwks { keys: vec![Jwk::es256(signing_key(4).verifying_key())] };
+    g.set_keys(KeySet::from_jwks(&serde_json::to_vec(&jwks).unwrap()).unwrap());
+    assert_eq!(g.cached_tokens(), 0);
+    assert!(matches!(g.decide_head(&post("/mcp/demo", Some(&bearer(&token))), &PureRust, true), HeadVerdict::UnknownKey));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+    /// Whatever bytes arrive, the gate answers; it never panics (a panic kills the VM).
+    #[test]
+    fn any_request_gets_an_answer(
+        method in prop::sample::select(vec![&b"GET"[..], b"POST", b"DELETE", b"PUT", b"OPTIONS"]),
+        path in "(/mcp/(demo|other|tools|x)?)?[ -~]{0,40}",
+        auth in prop::option::of(prop::collection::vec(any::<u8>(), 0..200)),
+        key in prop::option::of(prop::collection::vec(any::<u8>(), 0..60)),
+        body in prop::collection::vec(any::<u8>(), 0..300),
+    ) {
+        let mut g = gate();
+        let head = Head { method, path: &path, authorization: auth.as_deref(), api_key: key.as_deref(), now: NOW };
+        if let HeadVerdict::ReadBody(grant) = g.decide_head(&head, &PureRust, true) {
+            let _ = g.decide_body(&grant, &body);
+        }
+    }
+
+    #[test]
+    fn any_body_from_a_read_token_gets_an_answer(body in ".{0,400}") {
+        let mut g = gate();
+        let token = sign(&claims("demo", "mcp:read"));
+        let head = post("/mcp/demo", Some(&bearer(&token)));
+        if let HeadVerdict::ReadBody(grant) = g.decide_head(&head, &PureRust, true) {
+            let verdict = g.decide_body(&grant, body.as_bytes());
+            if let Err(r) = verdict {
+                prop_assert!(matches!(r.status, 400 | 403));
+            }
+        }
+    }
+}
