@@ -21,7 +21,9 @@ use crate::config::FilterConfig;
 use crate::decision::{Gate, Grant, Head, HeadVerdict, Refusal};
 use crate::keys::KeySet;
 use crate::stats::{Counter, Tally};
-use crate::token::PureRust;
+use crate::envoy_crypto;
+use crate::keys::Key;
+use crate::token::{PureRust, SignatureVerifier};
 
 const SHARED_JWKS: &str = "sekisho.jwks";
 const SHARED_POLICY: &str = "sekisho.policy";
@@ -31,6 +33,31 @@ const TICK: Duration = Duration::from_secs(1);
 /// Largest JWKS or policy document accepted from the service.
 const MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
 
+/// Verifies with Envoy's BoringSSL through the `verify_signature` foreign
+/// function; falls back to pure Rust where the host does not offer it.
+struct EnvoyCrypto {
+    available: Cell<bool>,
+}
+
+impl SignatureVerifier for EnvoyCrypto {
+    fn verify(&self, key: &Key, signing_input: &[u8], signature: &[u8; 64]) -> bool {
+        if self.available.get() {
+            let der = envoy_crypto::ecdsa_der(signature);
+            let args = envoy_crypto::encode_verify_request("sha256", &key.spki_der, &der, signing_input);
+            match hostcalls::call_foreign_function("verify_signature", Some(&args)) {
+                Ok(Some(result)) => return envoy_crypto::decode_verify_result(&result) == Some(true),
+                Ok(None) => return false,
+                Err(proxy_wasm::types::Status::NotFound) => {
+                    log::warn!("sekisho: Envoy has no verify_signature function; verifying inside the VM");
+                    self.available.set(false);
+                }
+                Err(_) => return false,
+            }
+        }
+        PureRust.verify(key, signing_input, signature)
+    }
+}
+
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
@@ -39,6 +66,7 @@ proxy_wasm::main! {{
 /// What one VM knows, shared by its root context and its HTTP contexts.
 struct Worker {
     gate: RefCell<Gate>,
+    crypto: EnvoyCrypto,
     metrics: Vec<u32>,
     jwks_cas: Cell<Option<u32>>,
     policy_cas: Cell<Option<u32>>,
@@ -241,6 +269,7 @@ impl RootContext for Root {
             .collect();
         let worker = Rc::new(Worker {
             gate: RefCell::new(Gate::new(config)),
+            crypto: EnvoyCrypto { available: Cell::new(true) },
             metrics,
             jwks_cas: Cell::new(None),
             policy_cas: Cell::new(None),
@@ -304,7 +333,7 @@ impl Mcp {
             api_key: api_key.as_deref(),
             now: now(),
         };
-        let verdict = self.worker.gate.borrow_mut().decide_head(&head, &PureRust, may_refresh);
+        let verdict = self.worker.gate.borrow_mut().decide_head(&head, &self.worker.crypto, may_refresh);
         self.worker.flush_stats();
         verdict
     }
