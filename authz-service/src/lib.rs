@@ -1,1 +1,34 @@
+//! The Sekisho authorization service: the OAuth 2.1 authorization server that
+//! MCP clients talk to, and the source of the keys and per-instance policy the
+//! Envoy filter enforces.
+//!
+//! Layout, by responsibility:
+//! - [`config`], [`logging`], [`app`] (the opened service), [`serve`], [`cli`];
+//! - [`http`]: one axum router per area, and [`error`], the one error type that
+//!   becomes RFC 6749/6750 JSON responses;
+//! - [`registry`]: MCP instances; [`keys`]: signing keys; [`tokens`]: token
+//!   issuance; [`audit`]: the audit log;
+//! - [`storage`]: SQL, one small module per kind of record; [`crypto`]:
+//!   encryption at rest, master key, randomness, constant-time comparison.
+//!
+//! What the filter must agree on (claims, scopes, resource URIs, JWKs, the
+//! policy document) is defined in `sekisho_contract`, not here.
 
+pub mod app;
+pub mod audit;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod error;
+pub mod http;
+pub mod keys;
+pub mod logging;
+pub mod registry;
+pub mod serve;
+pub mod storage;
+pub mod time;
+pub mod tokens;
+
+pub use app::App;
+pub use config::Config;
+pub use error::{Error, Result};

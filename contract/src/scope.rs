@@ -88,11 +88,21 @@ impl ScopeSet {
     }
 
     pub fn intersection(&self, other: &ScopeSet) -> ScopeSet {
-        Self(self.iter().filter(|s| other.contains(s)).map(str::to_owned).collect())
+        Self(
+            self.iter()
+                .filter(|s| other.contains(s))
+                .map(str::to_owned)
+                .collect(),
+        )
     }
 
     pub fn without(&self, scope: &str) -> ScopeSet {
-        Self(self.iter().filter(|s| *s != scope).map(str::to_owned).collect())
+        Self(
+            self.iter()
+                .filter(|s| *s != scope)
+                .map(str::to_owned)
+                .collect(),
+        )
     }
 }
 
@@ -132,9 +142,15 @@ mod tests {
 
     #[test]
     fn refuses_characters_outside_rfc6749() {
-        assert_eq!(ScopeSet::parse("mcp:read \"x\""), Err(ScopeError::InvalidCharacter));
+        assert_eq!(
+            ScopeSet::parse("mcp:read \"x\""),
+            Err(ScopeError::InvalidCharacter)
+        );
         assert_eq!(ScopeSet::parse("a\\b"), Err(ScopeError::InvalidCharacter));
-        assert_eq!(ScopeSet::parse("caf\u{e9}"), Err(ScopeError::InvalidCharacter));
+        assert_eq!(
+            ScopeSet::parse("caf\u{e9}"),
+            Err(ScopeError::InvalidCharacter)
+        );
         assert_eq!(ScopeSet::parse("a\tb"), Err(ScopeError::InvalidCharacter));
     }
 

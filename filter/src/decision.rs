@@ -91,26 +91,34 @@ pub struct Refusal {
 
 impl Refusal {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     fn json(status: u16, body: String, counter: Counter) -> Refusal {
         Refusal {
             status,
-            headers: vec![("content-type", "application/json".into()), ("cache-control", "no-store".into())],
+            headers: vec![
+                ("content-type", "application/json".into()),
+                ("cache-control", "no-store".into()),
+            ],
             body,
             counter,
         }
     }
 
     fn error(status: u16, error: &str, description: &str, counter: Counter) -> Refusal {
-        let body = serde_json::json!({ "error": error, "error_description": description }).to_string();
+        let body =
+            serde_json::json!({ "error": error, "error_description": description }).to_string();
         Refusal::json(status, body, counter)
     }
 
     fn challenge(challenge: Challenge, counter: Counter) -> Refusal {
         let mut r = Refusal::json(challenge.status(), challenge.body(), counter);
-        r.headers.push(("www-authenticate", challenge.header_value()));
+        r.headers
+            .push(("www-authenticate", challenge.header_value()));
         r
     }
 
@@ -134,7 +142,13 @@ pub struct Gate {
 impl Gate {
     pub fn new(config: FilterConfig) -> Gate {
         let tokens = CredentialCache::new(config.cache_entries);
-        Gate { config, policy: None, keys: KeySet::default(), tokens, tally: Tally::default() }
+        Gate {
+            config,
+            policy: None,
+            keys: KeySet::default(),
+            tokens,
+            tally: Tally::default(),
+        }
     }
 
     pub fn has_policy(&self) -> bool {
@@ -151,7 +165,11 @@ impl Gate {
 
     /// A new policy. A changed issuer invalidates every cached token.
     pub fn set_policy(&mut self, policy: FilterPolicy) {
-        if self.policy.as_ref().is_some_and(|p| p.issuer != policy.issuer) {
+        if self
+            .policy
+            .as_ref()
+            .is_some_and(|p| p.issuer != policy.issuer)
+        {
             self.tokens.clear();
         }
         self.policy = Some(policy);
@@ -164,7 +182,12 @@ impl Gate {
         self.keys = keys;
     }
 
-    pub fn decide_head(&mut self, head: &Head<'_>, verifier: &dyn SignatureVerifier, may_refresh: bool) -> HeadVerdict {
+    pub fn decide_head(
+        &mut self,
+        head: &Head<'_>,
+        verifier: &dyn SignatureVerifier,
+        may_refresh: bool,
+    ) -> HeadVerdict {
         match self.authenticate(head, verifier, may_refresh) {
             Ok(Authenticated::Grant(grant)) => self.decide_without_body(head, grant),
             Ok(Authenticated::PassThrough) => HeadVerdict::PassThrough,
@@ -216,18 +239,29 @@ impl Gate {
         let issuer = policy.issuer.as_str();
         let instance = policy.instance(instance_id).ok_or_else(not_found)?;
         if !matches!(head.method, b"GET" | b"POST" | b"DELETE") {
-            let mut r = Refusal::error(405, "invalid_request", "MCP uses GET, POST and DELETE", Counter::DeniedBadRequest);
-            r.headers.push(("allow", "GET, POST, DELETE, OPTIONS".into()));
+            let mut r = Refusal::error(
+                405,
+                "invalid_request",
+                "MCP uses GET, POST and DELETE",
+                Counter::DeniedBadRequest,
+            );
+            r.headers
+                .push(("allow", "GET, POST, DELETE, OPTIONS".into()));
             return Err(r);
         }
-        let sources = CredentialSources { authorization: head.authorization, api_key_header: head.api_key, path: head.path };
-        let rewritten_path = request::path_without_param(head.path, request::API_KEY_PARAM);
-        let challenge = |error: Option<BearerError>, description: &str, scope: Option<&str>| Challenge {
-            resource_metadata: resource::protected_resource_metadata_url(issuer, instance_id),
-            error,
-            description: (!description.is_empty()).then(|| description.to_owned()),
-            scope: scope.map(str::to_owned),
+        let sources = CredentialSources {
+            authorization: head.authorization,
+            api_key_header: head.api_key,
+            path: head.path,
         };
+        let rewritten_path = request::path_without_param(head.path, request::API_KEY_PARAM);
+        let challenge =
+            |error: Option<BearerError>, description: &str, scope: Option<&str>| Challenge {
+                resource_metadata: resource::protected_resource_metadata_url(issuer, instance_id),
+                error,
+                description: (!description.is_empty()).then(|| description.to_owned()),
+                scope: scope.map(str::to_owned),
+            };
         let credential = match request::credential(&sources) {
             Ok(c) => c,
             Err(e) => {
@@ -236,7 +270,10 @@ impl Gate {
                     CredentialError::MalformedBearer => "the Authorization header is malformed",
                     CredentialError::MalformedApiKey => "the API key is malformed",
                 };
-                return Err(Refusal::challenge(challenge(Some(BearerError::InvalidRequest), description, None), Counter::DeniedBadRequest));
+                return Err(Refusal::challenge(
+                    challenge(Some(BearerError::InvalidRequest), description, None),
+                    Counter::DeniedBadRequest,
+                ));
             }
         };
         let anonymous = |kind| Grant {
@@ -253,33 +290,60 @@ impl Gate {
             return Ok(Authenticated::Grant(grant));
         }
         match credential {
-            None => Err(Refusal::challenge(challenge(None, "", Some(DEFAULT_SCOPE_HINT)), Counter::DeniedMissingCredential)),
+            None => Err(Refusal::challenge(
+                challenge(None, "", Some(DEFAULT_SCOPE_HINT)),
+                Counter::DeniedMissingCredential,
+            )),
             Some(Credential::ApiKey(_)) => {
                 let description = if instance.auth_mode.accepts_api_key() {
                     "the API key is not recognised"
                 } else {
                     "this MCP server does not accept API keys"
                 };
-                Err(Refusal::challenge(challenge(Some(BearerError::InvalidToken), description, None), Counter::DeniedInvalidToken))
+                Err(Refusal::challenge(
+                    challenge(Some(BearerError::InvalidToken), description, None),
+                    Counter::DeniedInvalidToken,
+                ))
             }
             Some(Credential::Bearer(token)) => {
                 if !instance.auth_mode.accepts_jwt() {
                     let description = "this MCP server accepts API keys only";
-                    return Err(Refusal::challenge(challenge(Some(BearerError::InvalidToken), description, None), Counter::DeniedInvalidToken));
+                    return Err(Refusal::challenge(
+                        challenge(Some(BearerError::InvalidToken), description, None),
+                        Counter::DeniedInvalidToken,
+                    ));
                 }
                 if self.keys.is_empty() {
                     return Err(unavailable(self.config.retry_seconds));
                 }
                 let audience = resource::resource_uri(issuer, instance_id);
-                let expect = Expectations { issuer, audience: &audience, now: head.now, leeway: self.config.leeway_seconds };
+                let expect = Expectations {
+                    issuer,
+                    audience: &audience,
+                    now: head.now,
+                    leeway: self.config.leeway_seconds,
+                };
                 let verified = if let Some(hit) = self.tokens.get(token, head.now) {
                     self.tally.bump(Counter::CacheHit);
-                    expect.check_audience_and_time(&hit.claims).map(|()| hit.clone()).map_err(TokenError::Claims)
+                    expect
+                        .check_audience_and_time(&hit.claims)
+                        .map(|()| hit.clone())
+                        .map_err(TokenError::Claims)
                 } else {
                     self.tally.bump(Counter::CacheMiss);
-                    let result = token::verify(token, &self.keys, verifier, &expect, self.config.max_token_bytes);
+                    let result = token::verify(
+                        token,
+                        &self.keys,
+                        verifier,
+                        &expect,
+                        self.config.max_token_bytes,
+                    );
                     if let Ok(v) = &result {
-                        self.tokens.insert(token, v.clone(), v.claims.exp.saturating_add(self.config.leeway_seconds));
+                        self.tokens.insert(
+                            token,
+                            v.clone(),
+                            v.claims.exp.saturating_add(self.config.leeway_seconds),
+                        );
                     }
                     result
                 };
@@ -292,14 +356,21 @@ impl Gate {
                         scopes: v.scopes,
                         rewritten_path,
                     })),
-                    Err(TokenError::UnknownKey { .. }) if may_refresh => Ok(Authenticated::UnknownKey),
+                    Err(TokenError::UnknownKey { .. }) if may_refresh => {
+                        Ok(Authenticated::UnknownKey)
+                    }
                     Err(e) => {
                         let counter = match e {
-                            TokenError::Claims(ClaimsError::WrongAudience) => Counter::DeniedWrongAudience,
+                            TokenError::Claims(ClaimsError::WrongAudience) => {
+                                Counter::DeniedWrongAudience
+                            }
                             _ => Counter::DeniedInvalidToken,
                         };
                         let description = e.to_string();
-                        Err(Refusal::challenge(challenge(Some(BearerError::InvalidToken), &description, None), counter))
+                        Err(Refusal::challenge(
+                            challenge(Some(BearerError::InvalidToken), &description, None),
+                            counter,
+                        ))
                     }
                 }
             }
@@ -334,7 +405,9 @@ impl Gate {
     fn authorize_body(&self, grant: &Grant, body: &[u8]) -> Result<(), Refusal> {
         let instance = self.instance(&grant.instance).ok_or_else(not_found)?;
         let ops = jsonrpc::operations(body).map_err(|e| match e {
-            BodyError::NotJson => Refusal::jsonrpc(400, -32700, "parse error: the body is not JSON"),
+            BodyError::NotJson => {
+                Refusal::jsonrpc(400, -32700, "parse error: the body is not JSON")
+            }
             other => Refusal::jsonrpc(400, -32600, &other.to_string()),
         })?;
         let mut required: Vec<String> = Vec::new();
@@ -374,7 +447,12 @@ enum Authenticated {
 }
 
 fn not_found() -> Refusal {
-    Refusal::error(404, "not_found", "no MCP server is configured at this path", Counter::DeniedNotFound)
+    Refusal::error(
+        404,
+        "not_found",
+        "no MCP server is configured at this path",
+        Counter::DeniedNotFound,
+    )
 }
 
 /// Keys or policy not loaded yet: the service has not been reached since start.

@@ -19,10 +19,10 @@ use sekisho_contract::policy::FilterPolicy;
 
 use crate::config::FilterConfig;
 use crate::decision::{Gate, Grant, Head, HeadVerdict, Refusal};
-use crate::keys::KeySet;
-use crate::stats::{Counter, Tally};
 use crate::envoy_crypto;
 use crate::keys::Key;
+use crate::keys::KeySet;
+use crate::stats::{Counter, Tally};
 use crate::token::{PureRust, SignatureVerifier};
 
 const SHARED_JWKS: &str = "sekisho.jwks";
@@ -43,12 +43,17 @@ impl SignatureVerifier for EnvoyCrypto {
     fn verify(&self, key: &Key, signing_input: &[u8], signature: &[u8; 64]) -> bool {
         if self.available.get() {
             let der = envoy_crypto::ecdsa_der(signature);
-            let args = envoy_crypto::encode_verify_request("sha256", &key.spki_der, &der, signing_input);
+            let args =
+                envoy_crypto::encode_verify_request("sha256", &key.spki_der, &der, signing_input);
             match hostcalls::call_foreign_function("verify_signature", Some(&args)) {
-                Ok(Some(result)) => return envoy_crypto::decode_verify_result(&result) == Some(true),
+                Ok(Some(result)) => {
+                    return envoy_crypto::decode_verify_result(&result) == Some(true);
+                }
                 Ok(None) => return false,
                 Err(proxy_wasm::types::Status::NotFound) => {
-                    log::warn!("sekisho: Envoy has no verify_signature function; verifying inside the VM");
+                    log::warn!(
+                        "sekisho: Envoy has no verify_signature function; verifying inside the VM"
+                    );
                     self.available.set(false);
                 }
                 Err(_) => return false,
@@ -129,7 +134,9 @@ impl Worker {
                 true
             }
             _ => {
-                log::warn!("sekisho: keeping the last good policy: the service sent an invalid document");
+                log::warn!(
+                    "sekisho: keeping the last good policy: the service sent an invalid document"
+                );
                 false
             }
         }
@@ -173,15 +180,22 @@ fn now() -> i64 {
 
 /// The response body of an HTTP call, if it succeeded with 200.
 fn call_response_body(body_size: usize) -> Option<Vec<u8>> {
-    let status = hostcalls::get_map_value_bytes(proxy_wasm::types::MapType::HttpCallResponseHeaders, ":status")
-        .ok()
-        .flatten()?;
+    let status = hostcalls::get_map_value_bytes(
+        proxy_wasm::types::MapType::HttpCallResponseHeaders,
+        ":status",
+    )
+    .ok()
+    .flatten()?;
     if status.as_slice() != b"200" || body_size == 0 || body_size > MAX_DOCUMENT_BYTES {
         return None;
     }
-    hostcalls::get_buffer(proxy_wasm::types::BufferType::HttpCallResponseBody, 0, body_size)
-        .ok()
-        .flatten()
+    hostcalls::get_buffer(
+        proxy_wasm::types::BufferType::HttpCallResponseBody,
+        0,
+        body_size,
+    )
+    .ok()
+    .flatten()
 }
 
 #[derive(Default)]
@@ -198,7 +212,10 @@ impl Root {
         let config = worker.config();
         let (due, cas) = match hostcalls::get_shared_data(SHARED_NEXT_FETCH) {
             Ok((Some(v), cas)) => {
-                let next = std::str::from_utf8(&v).ok().and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
+                let next = std::str::from_utf8(&v)
+                    .ok()
+                    .and_then(|s| s.parse::<i64>().ok())
+                    .unwrap_or(0);
                 (now >= next, cas)
             }
             Ok((None, cas)) => (true, cas),
@@ -212,7 +229,14 @@ impl Root {
             return;
         }
         let lease_until = now + i64::try_from(config.retry_seconds).unwrap_or(1);
-        if due && hostcalls::set_shared_data(SHARED_NEXT_FETCH, Some(lease_until.to_string().as_bytes()), cas).is_err() {
+        if due
+            && hostcalls::set_shared_data(
+                SHARED_NEXT_FETCH,
+                Some(lease_until.to_string().as_bytes()),
+                cas,
+            )
+            .is_err()
+        {
             return; // another VM took the lease
         }
         if self.jwks_call.is_none() {
@@ -225,8 +249,16 @@ impl Root {
 }
 
 impl Context for Root {
-    fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _trailers: usize) {
-        let Some(worker) = self.worker.clone() else { return };
+    fn on_http_call_response(
+        &mut self,
+        token: u32,
+        _headers: usize,
+        body_size: usize,
+        _trailers: usize,
+    ) {
+        let Some(worker) = self.worker.clone() else {
+            return;
+        };
         let body = call_response_body(body_size);
         if self.jwks_call == Some(token) {
             self.jwks_call = None;
@@ -234,17 +266,29 @@ impl Context for Root {
             if let (true, Some(b)) = (ok, &body) {
                 publish(SHARED_JWKS, b);
             }
-            worker.count(if ok { Counter::JwksRefreshOk } else { Counter::JwksRefreshFailed });
+            worker.count(if ok {
+                Counter::JwksRefreshOk
+            } else {
+                Counter::JwksRefreshFailed
+            });
         } else if self.policy_call == Some(token) {
             self.policy_call = None;
             let ok = body.as_deref().is_some_and(|b| worker.accept_policy(b));
             if let (true, Some(b)) = (ok, &body) {
                 publish(SHARED_POLICY, b);
             }
-            worker.count(if ok { Counter::PolicyRefreshOk } else { Counter::PolicyRefreshFailed });
+            worker.count(if ok {
+                Counter::PolicyRefreshOk
+            } else {
+                Counter::PolicyRefreshFailed
+            });
             if ok {
                 let refresh = i64::try_from(worker.config().refresh_seconds).unwrap_or(30);
-                let _ = hostcalls::set_shared_data(SHARED_NEXT_FETCH, Some((now() + refresh).to_string().as_bytes()), None);
+                let _ = hostcalls::set_shared_data(
+                    SHARED_NEXT_FETCH,
+                    Some((now() + refresh).to_string().as_bytes()),
+                    None,
+                );
             }
         }
     }
@@ -252,10 +296,14 @@ impl Context for Root {
 
 impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
-        let raw = hostcalls::get_buffer(proxy_wasm::types::BufferType::PluginConfiguration, 0, usize::MAX)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
+        let raw = hostcalls::get_buffer(
+            proxy_wasm::types::BufferType::PluginConfiguration,
+            0,
+            usize::MAX,
+        )
+        .ok()
+        .flatten()
+        .unwrap_or_default();
         let config = match FilterConfig::parse(&raw) {
             Ok(c) => c,
             Err(e) => {
@@ -269,7 +317,9 @@ impl RootContext for Root {
             .collect();
         let worker = Rc::new(Worker {
             gate: RefCell::new(Gate::new(config)),
-            crypto: EnvoyCrypto { available: Cell::new(true) },
+            crypto: EnvoyCrypto {
+                available: Cell::new(true),
+            },
             metrics,
             jwks_cas: Cell::new(None),
             policy_cas: Cell::new(None),
@@ -282,14 +332,20 @@ impl RootContext for Root {
     }
 
     fn on_tick(&mut self) {
-        let Some(worker) = self.worker.clone() else { return };
+        let Some(worker) = self.worker.clone() else {
+            return;
+        };
         worker.sync_from_shared();
         self.maybe_fetch(&worker);
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         let worker = self.worker.clone()?;
-        Some(Box::new(Mcp { worker, state: State::Head, buffered: None }))
+        Some(Box::new(Mcp {
+            worker,
+            state: State::Head,
+            buffered: None,
+        }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -300,7 +356,10 @@ impl RootContext for Root {
 enum State {
     Head,
     /// Paused while the keys are refreshed for an unknown `kid`.
-    AwaitingKeys { call: u32, end_of_stream: bool },
+    AwaitingKeys {
+        call: u32,
+        end_of_stream: bool,
+    },
     /// Authenticated; the body decides.
     AwaitingBody(Grant),
     Decided,
@@ -315,7 +374,9 @@ struct Mcp {
 
 impl Mcp {
     fn header(&self, name: &str) -> Option<Vec<u8>> {
-        hostcalls::get_map_value_bytes(proxy_wasm::types::MapType::HttpRequestHeaders, name).ok().flatten()
+        hostcalls::get_map_value_bytes(proxy_wasm::types::MapType::HttpRequestHeaders, name)
+            .ok()
+            .flatten()
     }
 
     fn decide_head(&mut self, may_refresh: bool) -> HeadVerdict {
@@ -333,7 +394,11 @@ impl Mcp {
             api_key: api_key.as_deref(),
             now: now(),
         };
-        let verdict = self.worker.gate.borrow_mut().decide_head(&head, &self.worker.crypto, may_refresh);
+        let verdict =
+            self.worker
+                .gate
+                .borrow_mut()
+                .decide_head(&head, &self.worker.crypto, may_refresh);
         self.worker.flush_stats();
         verdict
     }
@@ -342,24 +407,30 @@ impl Mcp {
     fn apply(&self, grant: &Grant) {
         use proxy_wasm::types::MapType::HttpRequestHeaders;
         if let Ok(headers) = hostcalls::get_map_bytes(HttpRequestHeaders) {
-            for (name, _) in headers.iter().filter(|(n, _)| n.starts_with(identity::PREFIX)) {
+            for (name, _) in headers
+                .iter()
+                .filter(|(n, _)| n.starts_with(identity::PREFIX))
+            {
                 let _ = hostcalls::set_map_value_bytes(HttpRequestHeaders, name, None);
             }
         }
         let _ = hostcalls::set_map_value_bytes(HttpRequestHeaders, "authorization", None);
         let _ = hostcalls::set_map_value_bytes(HttpRequestHeaders, "x-api-key", None);
         if let Some(path) = &grant.rewritten_path {
-            let _ = hostcalls::set_map_value_bytes(HttpRequestHeaders, ":path", Some(path.as_bytes()));
+            let _ =
+                hostcalls::set_map_value_bytes(HttpRequestHeaders, ":path", Some(path.as_bytes()));
         }
         for (name, value) in grant.identity_headers() {
-            let _ = hostcalls::set_map_value_bytes(HttpRequestHeaders, name, Some(value.as_bytes()));
+            let _ =
+                hostcalls::set_map_value_bytes(HttpRequestHeaders, name, Some(value.as_bytes()));
         }
     }
 
     fn refuse(&mut self, r: &Refusal) -> Action {
         self.state = State::Decided;
         let headers: Vec<(&str, &str)> = r.headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
-        let _ = hostcalls::send_http_response(u32::from(r.status), headers, Some(r.body.as_bytes()));
+        let _ =
+            hostcalls::send_http_response(u32::from(r.status), headers, Some(r.body.as_bytes()));
         Action::Pause
     }
 
@@ -387,13 +458,19 @@ impl Mcp {
             HeadVerdict::UnknownKey => {
                 let now = now();
                 let since = now - self.worker.last_unknown_kid_refresh.get();
-                let min = i64::try_from(self.worker.config().unknown_kid_refresh_seconds).unwrap_or(10);
-                let call = (since >= min).then(|| self.worker.dispatch(paths::JWKS)).flatten();
+                let min =
+                    i64::try_from(self.worker.config().unknown_kid_refresh_seconds).unwrap_or(10);
+                let call = (since >= min)
+                    .then(|| self.worker.dispatch(paths::JWKS))
+                    .flatten();
                 match call {
                     Some(call) => {
                         self.worker.last_unknown_kid_refresh.set(now);
                         self.worker.count(Counter::UnknownKidRefresh);
-                        self.state = State::AwaitingKeys { call, end_of_stream };
+                        self.state = State::AwaitingKeys {
+                            call,
+                            end_of_stream,
+                        };
                         Action::Pause
                     }
                     None => {
@@ -419,8 +496,20 @@ impl Mcp {
 }
 
 impl Context for Mcp {
-    fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _trailers: usize) {
-        let State::AwaitingKeys { call, end_of_stream } = self.state else { return };
+    fn on_http_call_response(
+        &mut self,
+        token: u32,
+        _headers: usize,
+        body_size: usize,
+        _trailers: usize,
+    ) {
+        let State::AwaitingKeys {
+            call,
+            end_of_stream,
+        } = self.state
+        else {
+            return;
+        };
         if call != token {
             return;
         }
@@ -436,10 +525,11 @@ impl Context for Mcp {
         let action = match (verdict, self.buffered) {
             (HeadVerdict::ReadBody(grant), Some(size)) => {
                 self.apply(&grant);
-                let body = hostcalls::get_buffer(proxy_wasm::types::BufferType::HttpRequestBody, 0, size)
-                    .ok()
-                    .flatten()
-                    .unwrap_or_default();
+                let body =
+                    hostcalls::get_buffer(proxy_wasm::types::BufferType::HttpRequestBody, 0, size)
+                        .ok()
+                        .flatten()
+                        .unwrap_or_default();
                 self.decide_body(&grant, &body)
             }
             (other, _) => self.act(other, end_of_stream),
@@ -474,10 +564,14 @@ impl HttpContext for Mcp {
                     return Action::Pause;
                 }
                 let grant = grant.clone();
-                let body = hostcalls::get_buffer(proxy_wasm::types::BufferType::HttpRequestBody, 0, body_size)
-                    .ok()
-                    .flatten()
-                    .unwrap_or_default();
+                let body = hostcalls::get_buffer(
+                    proxy_wasm::types::BufferType::HttpRequestBody,
+                    0,
+                    body_size,
+                )
+                .ok()
+                .flatten()
+                .unwrap_or_default();
                 self.decide_body(&grant, &body)
             }
             State::Head | State::Decided => Action::Continue,

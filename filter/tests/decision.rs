@@ -45,13 +45,19 @@ fn sign(c: &AccessTokenClaims) -> String {
 }
 
 fn instance(id: &str, mode: AuthMode) -> InstancePolicy {
-    InstancePolicy { id: id.into(), auth_mode: mode, ..Default::default() }
+    InstancePolicy {
+        id: id.into(),
+        auth_mode: mode,
+        ..Default::default()
+    }
 }
 
 fn gate() -> Gate {
     let mut g = Gate::new(FilterConfig::default());
     let mut tools = instance("tools", AuthMode::Oauth);
-    tools.tool_scopes.insert("deploy".into(), "mcp:admin".into());
+    tools
+        .tool_scopes
+        .insert("deploy".into(), "mcp:admin".into());
     g.set_policy(FilterPolicy {
         issuer: BASE.into(),
         instances: vec![
@@ -62,7 +68,9 @@ fn gate() -> Gate {
             tools,
         ],
     });
-    let jwks = Jwks { keys: vec![Jwk::es256(signing_key(1).verifying_key())] };
+    let jwks = Jwks {
+        keys: vec![Jwk::es256(signing_key(1).verifying_key())],
+    };
     g.set_keys(KeySet::from_jwks(&serde_json::to_vec(&jwks).unwrap()).unwrap());
     g
 }
@@ -70,7 +78,13 @@ fn gate() -> Gate {
 fn post(path: &str, auth: Option<&str>) -> Head<'static> {
     let path: &'static str = Box::leak(path.to_owned().into_boxed_str());
     let authorization = auth.map(|a| &*Box::leak(a.to_owned().into_bytes().into_boxed_slice()));
-    Head { method: b"POST", path, authorization, api_key: None, now: NOW }
+    Head {
+        method: b"POST",
+        path,
+        authorization,
+        api_key: None,
+        now: NOW,
+    }
 }
 
 fn bearer(token: &str) -> String {
@@ -101,9 +115,16 @@ fn a_valid_write_token_is_allowed_without_reading_the_body() {
     let mut g = gate();
     let token = sign(&claims("demo", "mcp:read mcp:write"));
     let verdict = g.decide_head(&post("/mcp/demo", Some(&bearer(&token))), &PureRust, true);
-    let HeadVerdict::Allow(grant) = verdict else { panic!("{verdict:?}") };
+    let HeadVerdict::Allow(grant) = verdict else {
+        panic!("{verdict:?}")
+    };
     let headers = grant.identity_headers();
-    let get = |n: &str| headers.iter().find(|(k, _)| *k == n).map(|(_, v)| v.as_str());
+    let get = |n: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| *k == n)
+            .map(|(_, v)| v.as_str())
+    };
     assert_eq!(get("x-sekisho-subject"), Some("alice"));
     assert_eq!(get("x-sekisho-client-id"), Some("client-1"));
     assert_eq!(get("x-sekisho-scopes"), Some("mcp:read mcp:write"));
@@ -136,14 +157,27 @@ fn bad_tokens_are_invalid_token() {
     early.nbf = Some(NOW + 120);
     let mut wrong_iss = claims("demo", "mcp:read");
     wrong_iss.iss = format!("{BASE}/");
-    let wrong_sig = jws::sign_es256(&claims("demo", "mcp:read"), jws::ACCESS_TOKEN_TYP, &kid(&signing_key(1)), &other_key).unwrap();
+    let wrong_sig = jws::sign_es256(
+        &claims("demo", "mcp:read"),
+        jws::ACCESS_TOKEN_TYP,
+        &kid(&signing_key(1)),
+        &other_key,
+    )
+    .unwrap();
     let b64 = |v: serde_json::Value| {
         use base64::Engine;
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&v).unwrap())
     };
     let payload = b64(serde_json::to_value(claims("demo", "mcp:admin")).unwrap());
-    let alg_none = format!("{}.{payload}.", b64(json!({"alg": "none", "typ": "at+jwt", "kid": kid(&signing_key(1))})));
-    let hs256 = format!("{}.{payload}.{}", b64(json!({"alg": "HS256", "typ": "at+jwt", "kid": kid(&signing_key(1))})), "A".repeat(43));
+    let alg_none = format!(
+        "{}.{payload}.",
+        b64(json!({"alg": "none", "typ": "at+jwt", "kid": kid(&signing_key(1))}))
+    );
+    let hs256 = format!(
+        "{}.{payload}.{}",
+        b64(json!({"alg": "HS256", "typ": "at+jwt", "kid": kid(&signing_key(1))})),
+        "A".repeat(43)
+    );
     let cases = [
         ("expired", sign(&expired)),
         ("not yet valid", sign(&early)),
@@ -157,11 +191,21 @@ fn bad_tokens_are_invalid_token() {
     for (what, token) in cases {
         let mut g = gate();
         let r = refused(g.decide_head(&post("/mcp/demo", Some(&bearer(&token))), &PureRust, true));
-        assert_eq!((r.status, error_of(&r).as_str()), (401, "invalid_token"), "{what}");
+        assert_eq!(
+            (r.status, error_of(&r).as_str()),
+            (401, "invalid_token"),
+            "{what}"
+        );
         let challenge = r.header("www-authenticate").unwrap();
-        assert!(challenge.starts_with("Bearer error=\"invalid_token\", error_description="), "{what}: {challenge}");
+        assert!(
+            challenge.starts_with("Bearer error=\"invalid_token\", error_description="),
+            "{what}: {challenge}"
+        );
         assert!(challenge.contains("resource_metadata="), "{what}");
-        assert!(!challenge.contains(&token[..token.len().min(20)]) || token == "garbage", "{what}: token echoed");
+        assert!(
+            !challenge.contains(&token[..token.len().min(20)]) || token == "garbage",
+            "{what}: token echoed"
+        );
         assert_eq!(g.tally.get(Counter::DeniedInvalidToken), 1, "{what}");
     }
 }
@@ -170,13 +214,27 @@ fn bad_tokens_are_invalid_token() {
 fn an_unknown_key_asks_for_a_refresh_once_then_refuses() {
     let mut g = gate();
     let key = signing_key(3);
-    let token = jws::sign_es256(&claims("demo", "mcp:read"), jws::ACCESS_TOKEN_TYP, &kid(&key), &key).unwrap();
+    let token = jws::sign_es256(
+        &claims("demo", "mcp:read"),
+        jws::ACCESS_TOKEN_TYP,
+        &kid(&key),
+        &key,
+    )
+    .unwrap();
     let head = post("/mcp/demo", Some(&bearer(&token)));
-    assert!(matches!(g.decide_head(&head, &PureRust, true), HeadVerdict::UnknownKey));
+    assert!(matches!(
+        g.decide_head(&head, &PureRust, true),
+        HeadVerdict::UnknownKey
+    ));
     let r = refused(g.decide_head(&head, &PureRust, false));
     assert_eq!(r.status, 401);
     // Once the refreshed key set has the key, the same token passes.
-    let jwks = Jwks { keys: vec![Jwk::es256(signing_key(1).verifying_key()), Jwk::es256(key.verifying_key())] };
+    let jwks = Jwks {
+        keys: vec![
+            Jwk::es256(signing_key(1).verifying_key()),
+            Jwk::es256(key.verifying_key()),
+        ],
+    };
     g.set_keys(KeySet::from_jwks(&serde_json::to_vec(&jwks).unwrap()).unwrap());
     granted(g.decide_head(&head, &PureRust, false));
 }
@@ -199,7 +257,13 @@ fn a_seen_token_costs_a_cache_hit_until_it_expires() {
     for _ in 0..3 {
         granted(g.decide_head(&post("/mcp/demo", Some(&bearer(&token))), &PureRust, true));
     }
-    assert_eq!((g.tally.get(Counter::CacheMiss), g.tally.get(Counter::CacheHit)), (1, 2));
+    assert_eq!(
+        (
+            g.tally.get(Counter::CacheMiss),
+            g.tally.get(Counter::CacheHit)
+        ),
+        (1, 2)
+    );
     let mut late = post("/mcp/demo", Some(&bearer(&token)));
     late.now = NOW + 900 + 30;
     let r = refused(g.decide_head(&late, &PureRust, true));
@@ -212,16 +276,29 @@ fn read_only_tokens_may_list_but_not_call_tools() {
     let mut g = gate();
     let token = sign(&claims("demo", "mcp:read"));
     let head = post("/mcp/demo", Some(&bearer(&token)));
-    let HeadVerdict::ReadBody(grant) = g.decide_head(&head, &PureRust, true) else { panic!("body needed") };
-    assert_eq!(g.decide_body(&grant, br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#), Ok(()));
+    let HeadVerdict::ReadBody(grant) = g.decide_head(&head, &PureRust, true) else {
+        panic!("body needed")
+    };
+    assert_eq!(
+        g.decide_body(&grant, br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#),
+        Ok(())
+    );
     let r = g
-        .decide_body(&grant, br#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"add_note"}}"#)
+        .decide_body(
+            &grant,
+            br#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"add_note"}}"#,
+        )
         .unwrap_err();
     assert_eq!(r.status, 403);
     let challenge = r.header("www-authenticate").unwrap();
-    assert!(challenge.starts_with("Bearer error=\"insufficient_scope\""), "{challenge}");
+    assert!(
+        challenge.starts_with("Bearer error=\"insufficient_scope\""),
+        "{challenge}"
+    );
     assert!(challenge.contains("scope=\"mcp:write\""), "{challenge}");
-    assert!(challenge.contains(&format!("resource_metadata=\"{BASE}/.well-known/oauth-protected-resource/mcp/demo\"")));
+    assert!(challenge.contains(&format!(
+        "resource_metadata=\"{BASE}/.well-known/oauth-protected-resource/mcp/demo\""
+    )));
 }
 
 #[test]
@@ -230,25 +307,46 @@ fn tool_policies_name_every_scope_a_batch_needs() {
     let token = sign(&claims("tools", "mcp:write"));
     let head = post("/mcp/tools", Some(&bearer(&token)));
     // A custom policy means mcp:write no longer covers everything: read the body.
-    let HeadVerdict::ReadBody(grant) = g.decide_head(&head, &PureRust, true) else { panic!("body needed") };
-    assert_eq!(g.decide_body(&grant, br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}"#), Ok(()));
+    let HeadVerdict::ReadBody(grant) = g.decide_head(&head, &PureRust, true) else {
+        panic!("body needed")
+    };
+    assert_eq!(
+        g.decide_body(
+            &grant,
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}"#
+        ),
+        Ok(())
+    );
     let batch = br#"[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}},
                      {"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"deploy"}}]"#;
     let r = g.decide_body(&grant, batch).unwrap_err();
-    assert!(r.header("www-authenticate").unwrap().contains("scope=\"mcp:write mcp:admin\""));
+    assert!(
+        r.header("www-authenticate")
+            .unwrap()
+            .contains("scope=\"mcp:write mcp:admin\"")
+    );
 }
 
 #[test]
 fn broken_json_rpc_is_a_400_with_a_json_rpc_error() {
     let mut g = gate();
     let token = sign(&claims("demo", "mcp:read"));
-    let HeadVerdict::ReadBody(grant) = g.decide_head(&post("/mcp/demo", Some(&bearer(&token))), &PureRust, true) else {
+    let HeadVerdict::ReadBody(grant) =
+        g.decide_head(&post("/mcp/demo", Some(&bearer(&token))), &PureRust, true)
+    else {
         panic!("body needed")
     };
-    for (body, code) in [(&b"{not json"[..], -32700), (b"{\"id\":1}", -32600), (b"", -32700)] {
+    for (body, code) in [
+        (&b"{not json"[..], -32700),
+        (b"{\"id\":1}", -32600),
+        (b"", -32700),
+    ] {
         let r = g.decide_body(&grant, body).unwrap_err();
         let json: serde_json::Value = serde_json::from_str(&r.body).unwrap();
-        assert_eq!((r.status, json["error"]["code"].as_i64()), (400, Some(code)));
+        assert_eq!(
+            (r.status, json["error"]["code"].as_i64()),
+            (400, Some(code))
+        );
     }
 }
 
@@ -258,9 +356,15 @@ fn get_and_delete_need_read_scope_only() {
     let token = sign(&claims("demo", "mcp:read"));
     let mut head = post("/mcp/demo", Some(&bearer(&token)));
     head.method = b"GET";
-    assert!(matches!(g.decide_head(&head, &PureRust, true), HeadVerdict::Allow(_)));
+    assert!(matches!(
+        g.decide_head(&head, &PureRust, true),
+        HeadVerdict::Allow(_)
+    ));
     head.method = b"DELETE";
-    assert!(matches!(g.decide_head(&head, &PureRust, true), HeadVerdict::Allow(_)));
+    assert!(matches!(
+        g.decide_head(&head, &PureRust, true),
+        HeadVerdict::Allow(_)
+    ));
     head.method = b"PUT";
     assert_eq!(refused(g.decide_head(&head, &PureRust, true)).status, 405);
 }
@@ -270,10 +374,22 @@ fn paths_preflights_and_unknown_instances() {
     let mut g = gate();
     let mut head = post("/mcp/demo", None);
     head.method = b"OPTIONS";
-    assert!(matches!(g.decide_head(&head, &PureRust, true), HeadVerdict::PassThrough));
-    assert!(matches!(g.decide_head(&post("/oauth/token", None), &PureRust, true), HeadVerdict::PassThrough));
-    assert_eq!(refused(g.decide_head(&post("/mcp/nope", None), &PureRust, true)).status, 404);
-    assert_eq!(refused(g.decide_head(&post("/mcp/%2e%2e", None), &PureRust, true)).status, 404);
+    assert!(matches!(
+        g.decide_head(&head, &PureRust, true),
+        HeadVerdict::PassThrough
+    ));
+    assert!(matches!(
+        g.decide_head(&post("/oauth/token", None), &PureRust, true),
+        HeadVerdict::PassThrough
+    ));
+    assert_eq!(
+        refused(g.decide_head(&post("/mcp/nope", None), &PureRust, true)).status,
+        404
+    );
+    assert_eq!(
+        refused(g.decide_head(&post("/mcp/%2e%2e", None), &PureRust, true)).status,
+        404
+    );
 }
 
 #[test]
@@ -290,21 +406,35 @@ fn auth_modes_decide_which_credentials_count() {
     let mut g = gate();
     let token = sign(&claims("keys", "mcp:write"));
     let r = refused(g.decide_head(&post("/mcp/keys", Some(&bearer(&token))), &PureRust, true));
-    assert!(r.header("www-authenticate").unwrap().contains("accepts API keys only"));
+    assert!(
+        r.header("www-authenticate")
+            .unwrap()
+            .contains("accepts API keys only")
+    );
     let mut head = post("/mcp/demo?api-key=sk_x", None);
     let r = refused(g.decide_head(&head, &PureRust, true));
-    assert!(r.header("www-authenticate").unwrap().contains("does not accept API keys"));
+    assert!(
+        r.header("www-authenticate")
+            .unwrap()
+            .contains("does not accept API keys")
+    );
     head.path = "/mcp/open?api-key=sk_x&a=1";
     let grant = granted(g.decide_head(&head, &PureRust, true));
     assert_eq!(grant.rewritten_path.as_deref(), Some("/mcp/open?a=1"));
-    assert_eq!(grant.identity_headers()[0], ("x-sekisho-auth", "none".to_owned()));
+    assert_eq!(
+        grant.identity_headers()[0],
+        ("x-sekisho-auth", "none".to_owned())
+    );
 }
 
 #[test]
 fn two_credentials_are_a_bad_request() {
     let mut g = gate();
     let token = sign(&claims("demo", "mcp:write"));
-    let head = Head { api_key: Some(b"sk_x"), ..post("/mcp/demo", Some(&bearer(&token))) };
+    let head = Head {
+        api_key: Some(b"sk_x"),
+        ..post("/mcp/demo", Some(&bearer(&token)))
+    };
     let r = refused(g.decide_head(&head, &PureRust, true));
     assert_eq!((r.status, error_of(&r).as_str()), (400, "invalid_request"));
 }
@@ -316,10 +446,15 @@ fn a_new_key_set_drops_cached_tokens() {
     granted(g.decide_head(&post("/mcp/demo", Some(&bearer(&token))), &PureRust, true));
     assert_eq!(g.cached_tokens(), 1);
     // The signing key is withdrawn: its tokens must stop working at once.
-    let jwks = Jwks { keys: vec![Jwk::es256(signing_key(4).verifying_key())] };
+    let jwks = Jwks {
+        keys: vec![Jwk::es256(signing_key(4).verifying_key())],
+    };
     g.set_keys(KeySet::from_jwks(&serde_json::to_vec(&jwks).unwrap()).unwrap());
     assert_eq!(g.cached_tokens(), 0);
-    assert!(matches!(g.decide_head(&post("/mcp/demo", Some(&bearer(&token))), &PureRust, true), HeadVerdict::UnknownKey));
+    assert!(matches!(
+        g.decide_head(&post("/mcp/demo", Some(&bearer(&token))), &PureRust, true),
+        HeadVerdict::UnknownKey
+    ));
 }
 
 proptest! {

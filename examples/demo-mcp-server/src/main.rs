@@ -8,7 +8,7 @@
 
 mod tools;
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{io::IsTerminal, net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
 use axum::{Router, routing::get};
@@ -24,7 +24,10 @@ use tracing_subscriber::EnvFilter;
 const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 
 #[derive(Debug, Parser)]
-#[command(version, about = "Demo MCP server used upstream of the Sekisho gateway")]
+#[command(
+    version,
+    about = "Demo MCP server used upstream of the Sekisho gateway"
+)]
 struct Cli {
     /// Address to listen on, e.g. 127.0.0.1:8931 (port 0 picks a free port).
     #[arg(long, env = "DEMO_MCP_LISTEN")]
@@ -32,18 +35,24 @@ struct Cli {
 
     /// Host names to accept besides the loopback ones (for a container name
     /// or a Host header rewritten by Envoy). Repeatable; comma-separated in the env.
-    #[arg(long = "allowed-host", env = "DEMO_MCP_ALLOWED_HOSTS", value_delimiter = ',')]
+    #[arg(
+        long = "allowed-host",
+        env = "DEMO_MCP_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
     allowed_hosts: Vec<String>,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    // Logs go to stderr so stdout carries only the "listening" line.
+    // Logs go to stderr so stdout carries only the "listening" line; no colour
+    // codes when a test harness or container captures them into a file.
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 
     let cli = Cli::parse();

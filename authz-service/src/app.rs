@@ -1,0 +1,77 @@
+//! The opened service: configuration, database, field cipher and signing keys.
+//! The HTTP handlers get it as axum state; CLI commands open the same thing, so
+//! both act on the data in the same way.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::audit::Actor;
+use crate::config::Config;
+use crate::crypto::field::{FieldCipher, LocalKeyProvider};
+use crate::crypto::master_key;
+use crate::error::{Error, Result};
+use crate::keys::stored::{self, Rotation, RotationPolicy};
+use crate::keys::{self, KeySource, KeyStore};
+use crate::storage::Db;
+
+#[derive(Clone)]
+pub struct App {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub cipher: FieldCipher,
+    pub keys: KeyStore,
+}
+
+impl App {
+    /// Resolves the master key, connects, applies migrations and loads (or
+    /// creates) the signing keys. `actor` is recorded if keys are created.
+    pub async fn open(config: Config, actor: &Actor) -> anyhow::Result<App> {
+        let master_key = master_key::resolve(&config)?;
+        let db = connect_and_migrate(&config).await?;
+        let cipher = FieldCipher::new(Arc::new(LocalKeyProvider::new(master_key)));
+        let keys = keys::open(&config, &db, &cipher, actor)
+            .await
+            .context("cannot load the signing keys")?;
+        Ok(App {
+            config: Arc::new(config),
+            db,
+            cipher,
+            keys,
+        })
+    }
+
+    /// `PUBLIC_BASE_URL`, byte-exact.
+    pub fn issuer(&self) -> &str {
+        &self.config.issuer
+    }
+
+    /// Rotates the stored signing keys and starts signing with the new current key.
+    pub async fn rotate_keys(&self, actor: &Actor, force: bool) -> Result<Rotation> {
+        if self.keys.current().source() == KeySource::Environment {
+            return Err(Error::conflict(
+                "the signing key comes from JWT_PRIVATE_KEY; rotate it by changing JWT_PRIVATE_KEY and JWT_PUBLIC_KEY",
+            ));
+        }
+        let reload_lag =
+            i64::try_from(self.config.key_reload_interval.as_secs()).unwrap_or(i64::MAX);
+        let policy = RotationPolicy {
+            min_previous_age: self.config.access_token_ttl.saturating_add(reload_lag),
+            force,
+        };
+        let rotation = stored::rotate(&self.db, &self.cipher, actor, policy).await?;
+        keys::reload::reload_once(&self.db, &self.cipher, &self.keys).await;
+        Ok(rotation)
+    }
+}
+
+/// Connects to `DATABASE_URL` and applies the migrations of its backend.
+pub async fn connect_and_migrate(config: &Config) -> anyhow::Result<Db> {
+    let db = Db::connect(&config.database_url, config.database_kind)
+        .await
+        .context("cannot connect to the database (DATABASE_URL)")?;
+    db.migrate()
+        .await
+        .context("cannot apply database migrations")?;
+    Ok(db)
+}

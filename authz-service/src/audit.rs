@@ -1,0 +1,161 @@
+//! The audit log (SPEC S4): who did what, to which client or subject, from
+//! where, with what outcome.
+//!
+//! An event is written with [`record`] on the connection of the transaction that
+//! makes the change it describes, so the change and its audit row commit or
+//! roll back together. Events never hold a secret: no token, key or password,
+//! only identifiers such as a `jti` or a `kid`.
+
+use serde::Serialize;
+use sqlx::AnyConnection;
+
+use crate::error::Result;
+use crate::storage::{self, Db};
+use crate::time::now_unix;
+
+/// What happened. The string forms are the stable `event` values of the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    InstanceCreated,
+    InstanceUpdated,
+    InstanceDeleted,
+    KeyGenerated,
+    KeyRotated,
+    TokenMinted,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::InstanceCreated => "instance.created",
+            EventKind::InstanceUpdated => "instance.updated",
+            EventKind::InstanceDeleted => "instance.deleted",
+            EventKind::KeyGenerated => "key.generated",
+            EventKind::KeyRotated => "key.rotated",
+            EventKind::TokenMinted => "token.minted",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Failure,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+        }
+    }
+}
+
+/// Who caused an event: `admin-api`, `cli`, `system` (start-up), and later
+/// OAuth clients and users; with the peer address when it came over HTTP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub name: String,
+    pub ip: Option<String>,
+}
+
+impl Actor {
+    pub fn cli() -> Actor {
+        Actor {
+            name: "cli".into(),
+            ip: None,
+        }
+    }
+
+    pub fn system() -> Actor {
+        Actor {
+            name: "system".into(),
+            ip: None,
+        }
+    }
+
+    pub fn admin_api(ip: Option<String>) -> Actor {
+        Actor {
+            name: "admin-api".into(),
+            ip,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditEvent {
+    pub kind: EventKind,
+    pub actor: Actor,
+    pub outcome: Outcome,
+    pub client_id: Option<String>,
+    pub subject: Option<String>,
+    pub reason: Option<String>,
+    pub details: serde_json::Value,
+}
+
+impl AuditEvent {
+    pub fn success(kind: EventKind, actor: &Actor, details: serde_json::Value) -> AuditEvent {
+        AuditEvent {
+            kind,
+            actor: actor.clone(),
+            outcome: Outcome::Success,
+            client_id: None,
+            subject: None,
+            reason: None,
+            details,
+        }
+    }
+
+    pub fn with_client(mut self, client_id: &str) -> Self {
+        self.client_id = Some(client_id.to_owned());
+        self
+    }
+
+    pub fn with_subject(mut self, subject: &str) -> Self {
+        self.subject = Some(subject.to_owned());
+        self
+    }
+}
+
+/// Writes `event` on `conn`, which should be inside the transaction of the change.
+pub async fn record(conn: &mut AnyConnection, event: &AuditEvent) -> Result<(), sqlx::Error> {
+    storage::audit_events::insert(conn, now_unix(), event).await
+}
+
+/// One row of the log as the admin API and the CLI show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub at: i64,
+    pub event: String,
+    pub actor: String,
+    pub client_id: Option<String>,
+    pub subject: Option<String>,
+    pub ip: Option<String>,
+    pub outcome: String,
+    pub reason: Option<String>,
+    pub details: serde_json::Value,
+}
+
+/// Most recent first; `event` filters by exact event name.
+pub async fn list(db: &Db, event: Option<&str>, limit: i64) -> Result<Vec<AuditRecord>> {
+    let rows = storage::audit_events::list(db.pool(), event, limit).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| AuditRecord {
+            id: r.id,
+            at: r.at,
+            event: r.event,
+            actor: r.actor,
+            client_id: r.client_id,
+            subject: r.subject,
+            ip: r.ip,
+            outcome: r.outcome,
+            reason: r.reason,
+            // Written by us as JSON; shown as a string if it ever is not.
+            details: serde_json::from_str(&r.details)
+                .unwrap_or(serde_json::Value::String(r.details)),
+        })
+        .collect())
+}

@@ -1,0 +1,94 @@
+//! `sekisho-authz instances create|list|delete`.
+
+use clap::{Args, Subcommand};
+use sekisho_contract::policy::AuthMode;
+
+use crate::app::App;
+use crate::audit::Actor;
+use crate::registry::{self, InstanceSpec, Saved};
+
+#[derive(Debug, Subcommand)]
+pub enum InstancesCommand {
+    /// Create an instance, or bring an existing one to exactly these settings
+    /// (idempotent: safe to run at every start).
+    Create(CreateArgs),
+    /// List instances.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete an instance.
+    Delete { id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Instance id: served at /mcp/{id}.
+    id: String,
+    /// Which credentials the instance accepts.
+    #[arg(long, default_value = "oauth", value_parser = parse_auth_mode)]
+    auth_mode: AuthMode,
+    #[arg(long)]
+    display_name: Option<String>,
+    /// Scope a tools/call of TOOL needs (repeatable).
+    #[arg(long = "tool-scope", value_name = "TOOL=SCOPE", value_parser = parse_pair)]
+    tool_scopes: Vec<(String, String)>,
+    /// Scope a JSON-RPC METHOD needs, overriding the default (repeatable).
+    #[arg(long = "method-scope", value_name = "METHOD=SCOPE", value_parser = parse_pair)]
+    method_scopes: Vec<(String, String)>,
+}
+
+fn parse_auth_mode(s: &str) -> Result<AuthMode, String> {
+    AuthMode::parse(s).ok_or_else(|| "expected oauth, api_key, both or none".to_owned())
+}
+
+fn parse_pair(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(name, scope)| (name.to_owned(), scope.to_owned()))
+        .ok_or_else(|| "expected NAME=SCOPE".to_owned())
+}
+
+pub async fn run(app: App, command: InstancesCommand) -> anyhow::Result<()> {
+    match command {
+        InstancesCommand::Create(args) => {
+            let spec = InstanceSpec {
+                display_name: args.display_name,
+                auth_mode: args.auth_mode,
+                method_scopes: args.method_scopes.into_iter().collect(),
+                tool_scopes: args.tool_scopes.into_iter().collect(),
+            };
+            let (instance, saved) = registry::put(&app.db, &args.id, &spec, &Actor::cli()).await?;
+            let what = match saved {
+                Saved::Created => "created",
+                Saved::Updated => "updated",
+                Saved::Unchanged => "unchanged",
+            };
+            println!(
+                "{what} instance {} ({})",
+                instance.id,
+                instance.resource(app.issuer())
+            );
+        }
+        InstancesCommand::List { json } => {
+            let instances = registry::list(&app.db).await?;
+            if json {
+                return super::print_json(&instances);
+            }
+            println!("{:<24} {:<8} {:<24} RESOURCE", "ID", "AUTH", "NAME");
+            for i in &instances {
+                println!(
+                    "{:<24} {:<8} {:<24} {}",
+                    i.id,
+                    i.auth_mode.as_str(),
+                    i.display_name,
+                    i.resource(app.issuer())
+                );
+            }
+        }
+        InstancesCommand::Delete { id } => {
+            registry::delete(&app.db, &id, &Actor::cli()).await?;
+            println!("deleted instance {id}");
+        }
+    }
+    Ok(())
+}

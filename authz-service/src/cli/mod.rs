@@ -1,0 +1,120 @@
+//! The operator CLI (SPEC O1): `serve` (the default), `migrate`, and commands
+//! that act directly on the database named by the same environment as the
+//! service, so scripts and the running service always agree.
+
+mod audit;
+mod instances;
+mod keys;
+mod token;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::app::{self, App};
+use crate::audit::Actor;
+use crate::config::Config;
+use crate::logging;
+use crate::serve;
+
+const ENVIRONMENT_HELP: &str = "\
+Environment:
+  PUBLIC_BASE_URL           issuer and base of resource URIs [http://127.0.0.1:8080]
+  SEKISHO_LISTEN            listen address [127.0.0.1:9000]
+  SEKISHO_DATA_DIR          data directory [.sekisho/data]
+  DATABASE_URL              sqlite:… or postgres://… [sqlite://{data dir}/sekisho.db?mode=rwc]
+  JWT_PRIVATE_KEY           PEM PKCS#8 P-256 signing key (else keys are generated and stored)
+  JWT_PUBLIC_KEY            PEM public key; must match JWT_PRIVATE_KEY
+  SEKISHO_MASTER_KEY        base64 of 32 bytes: encrypts secrets at rest
+  SEKISHO_ENV               development | production
+  SEKISHO_ADMIN_TOKEN       bearer token of the admin API (absent: admin API off)
+  SEKISHO_ACCESS_TOKEN_TTL  access token lifetime, seconds [900]
+  SEKISHO_KEY_RELOAD_SECS   how often keys are re-read from the database [5]
+  SEKISHO_LOG_FORMAT        text | json
+  RUST_LOG                  log filter";
+
+#[derive(Debug, Parser)]
+#[command(name = "sekisho-authz", version, about = "Sekisho authorization service", after_help = ENVIRONMENT_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service (the default).
+    Serve,
+    /// Apply the database migrations and exit.
+    Migrate,
+    /// Manage MCP instances.
+    #[command(subcommand)]
+    Instances(instances::InstancesCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Mint access tokens for tests and local use.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
+    /// Read the audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+}
+
+pub async fn run(cli: Cli, config: Config) -> ExitCode {
+    let command = cli.command.unwrap_or(Command::Serve);
+    let serving = matches!(command, Command::Serve);
+    // The service logs its work; a CLI command only its warnings (its output is on stdout).
+    logging::init(
+        config.log_format,
+        if serving { "info,sqlx=warn" } else { "warn" },
+    );
+    if serving && let Err(e) = config.check_for_serving() {
+        eprintln!("sekisho-authz: configuration error: {e}");
+        return ExitCode::from(2);
+    }
+    match execute(command, config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if serving {
+                tracing::error!(error = format!("{e:#}"), "sekisho-authz failed");
+            }
+            eprintln!("sekisho-authz: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => serve::run(App::open(config, &Actor::system()).await?).await,
+        Command::Migrate => {
+            let db = app::connect_and_migrate(&config).await?;
+            db.close().await;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Instances(command) => with_app(config, |app| instances::run(app, command)).await,
+        Command::Keys(command) => with_app(config, |app| keys::run(app, command)).await,
+        Command::Token(command) => with_app(config, |app| token::run(app, command)).await,
+        Command::Audit(command) => with_app(config, |app| audit::run(app, command)).await,
+    }
+}
+
+/// Opens the service's data for one command and closes it cleanly afterwards.
+async fn with_app<F, Fut>(config: Config, command: F) -> anyhow::Result<()>
+where
+    F: FnOnce(App) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let app = App::open(config, &Actor::cli()).await?;
+    let db = app.db.clone();
+    let result = command(app).await;
+    db.close().await;
+    result
+}
+
+/// Pretty JSON on stdout, for `--json`.
+fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}

@@ -1,0 +1,9 @@
+//! Cryptographic building blocks of the service: encryption of secrets at rest,
+//! the master key they are encrypted with, randomness and constant-time checks.
+//! Token signing is not here: it lives with the keys (`crate::keys`) and the
+//! token format (`sekisho_contract::jws`).
+
+pub mod compare;
+pub mod field;
+pub mod master_key;
+pub mod random;

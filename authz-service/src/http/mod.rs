@@ -1,0 +1,73 @@
+//! The HTTP API, one router per area, all sharing [`App`] as state:
+//!
+//! - [`jwks`] and [`protected_resource`]: public discovery documents;
+//! - [`filter_policy`]: what the Envoy filter fetches (internal);
+//! - [`health`]: liveness and database state;
+//! - [`admin`]: the admin API, behind `SEKISHO_ADMIN_TOKEN`.
+//!
+//! The OAuth endpoints (metadata, registration, authorize, token, revocation,
+//! introspection) join here as further areas. Every error, including unknown
+//! paths, wrong methods and unreadable bodies, is a JSON [`Error`].
+
+pub mod admin;
+pub mod extract;
+pub mod filter_policy;
+pub mod health;
+pub mod jwks;
+pub mod protected_resource;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, Request};
+use tower_http::cors::{self, CorsLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::app::App;
+use crate::error::{Error, ErrorCode};
+
+/// Our request bodies are small JSON documents.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+pub fn router(app: App) -> Router {
+    // Browser-based MCP clients fetch discovery documents cross-origin; they
+    // are public and carry no credentials.
+    let discovery_cors = CorsLayer::new()
+        .allow_origin(cors::Any)
+        .allow_methods([Method::GET, Method::OPTIONS])
+        .allow_headers(cors::Any);
+    let discovery = Router::new()
+        .merge(jwks::routes())
+        .merge(protected_resource::routes())
+        // Set before the layer, so that the layer also wraps it and answers
+        // preflight `OPTIONS` (the outer default would replace it unwrapped).
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(discovery_cors);
+
+    let mut router = Router::new()
+        .merge(discovery)
+        .merge(filter_policy::routes())
+        .merge(health::routes());
+    if app.config.admin_token.is_some() {
+        router = router.nest("/admin/v1", admin::routes(app.clone()));
+    }
+    router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // Spans carry the path only: query strings may hold codes or keys.
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            tracing::info_span!("http", method = %request.method(), path = request.uri().path())
+        }))
+        .with_state(app)
+}
+
+async fn not_found() -> Error {
+    Error::not_found("no such endpoint")
+}
+
+async fn method_not_allowed() -> Error {
+    Error::refused(
+        ErrorCode::MethodNotAllowed,
+        "method not allowed on this endpoint",
+    )
+}

@@ -1,0 +1,63 @@
+//! SQL for `audit_events`. The domain side (what an event is) is `crate::audit`.
+
+use sqlx::{Any, AnyConnection, Executor};
+
+use crate::audit::AuditEvent;
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct AuditEventRow {
+    pub id: i64,
+    pub at: i64,
+    pub event: String,
+    pub actor: String,
+    pub client_id: Option<String>,
+    pub subject: Option<String>,
+    pub ip: Option<String>,
+    pub outcome: String,
+    pub reason: Option<String>,
+    pub details: String,
+}
+
+pub async fn insert(
+    conn: &mut AnyConnection,
+    at: i64,
+    event: &AuditEvent,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO audit_events (at, event, actor, client_id, subject, ip, outcome, reason, details)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(at)
+    .bind(event.kind.as_str())
+    .bind(event.actor.name.as_str())
+    .bind(event.client_id.as_deref())
+    .bind(event.subject.as_deref())
+    .bind(event.actor.ip.as_deref())
+    .bind(event.outcome.as_str())
+    .bind(event.reason.as_deref())
+    .bind(event.details.to_string())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn list<'e, E>(
+    executor: E,
+    event: Option<&str>,
+    limit: i64,
+) -> Result<Vec<AuditEventRow>, sqlx::Error>
+where
+    E: Executor<'e, Database = Any>,
+{
+    sqlx::query_as(
+        "SELECT id, at, event, actor, client_id, subject, ip, outcome, reason, details
+         FROM audit_events
+         WHERE ($1 IS NULL OR event = $1)
+         ORDER BY id DESC
+         LIMIT $2",
+    )
+    .bind(event)
+    .bind(limit)
+    .fetch_all(executor)
+    .await
+}

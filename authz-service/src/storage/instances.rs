@@ -1,0 +1,92 @@
+//! SQL for `instances`, the MCP instance registry. Validation and auditing are
+//! in `crate::registry`.
+
+use sqlx::{Any, AnyConnection, Executor};
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct InstanceRow {
+    pub id: String,
+    pub display_name: String,
+    pub auth_mode: String,
+    /// JSON object, method → scope.
+    pub method_scopes: String,
+    /// JSON object, tool → scope.
+    pub tool_scopes: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+pub async fn list<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+) -> Result<Vec<InstanceRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, display_name, auth_mode, method_scopes, tool_scopes, created_at, updated_at
+         FROM instances ORDER BY id",
+    )
+    .fetch_all(executor)
+    .await
+}
+
+pub async fn get<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    id: &str,
+) -> Result<Option<InstanceRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, display_name, auth_mode, method_scopes, tool_scopes, created_at, updated_at
+         FROM instances WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(executor)
+    .await
+}
+
+/// Inserts `row`; `false` when an instance with this id already exists.
+pub async fn insert(conn: &mut AnyConnection, row: &InstanceRow) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "INSERT INTO instances (id, display_name, auth_mode, method_scopes, tool_scopes, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $6)
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(&row.id)
+    .bind(&row.display_name)
+    .bind(&row.auth_mode)
+    .bind(&row.method_scopes)
+    .bind(&row.tool_scopes)
+    .bind(row.created_at)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Replaces the settings of an existing instance, but only if they differ, so
+/// that an idempotent re-apply writes nothing. `false` when nothing was updated
+/// (no such instance, or nothing changed).
+pub async fn update_if_changed(
+    conn: &mut AnyConnection,
+    row: &InstanceRow,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE instances
+         SET display_name = $2, auth_mode = $3, method_scopes = $4, tool_scopes = $5, updated_at = $6
+         WHERE id = $1
+           AND (display_name <> $2 OR auth_mode <> $3 OR method_scopes <> $4 OR tool_scopes <> $5)",
+    )
+    .bind(&row.id)
+    .bind(&row.display_name)
+    .bind(&row.auth_mode)
+    .bind(&row.method_scopes)
+    .bind(&row.tool_scopes)
+    .bind(row.updated_at)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// `false` when there was no such instance.
+pub async fn delete(conn: &mut AnyConnection, id: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM instances WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}

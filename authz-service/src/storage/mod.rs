@@ -1,0 +1,144 @@
+//! The database: SQLite (embedded default) or PostgreSQL, chosen by
+//! `DATABASE_URL` at run time, behind one `sqlx::AnyPool`.
+//!
+//! Each kind of record has its own small module with its SQL; nothing outside
+//! `storage` writes SQL. Queries are written once for both backends, which
+//! fixes a few rules: `$n` placeholders (SQLite accepts them too), only TEXT
+//! and 64-bit INTEGER columns (Any has no JSON, timestamp or bool mapping that
+//! works on both), times as unix seconds, JSON as text.
+//!
+//! Changes that must be audited take a `&mut AnyConnection` inside a
+//! transaction from [`Db::begin`], so the audit row commits with the change.
+
+pub mod audit_events;
+pub mod instances;
+pub mod signing_keys;
+
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::{Any, AnyPool, Transaction};
+
+use crate::config::DatabaseKind;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
+
+/// How long a request waits for a pooled connection before we answer 503.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Clone)]
+pub struct Db {
+    pool: AnyPool,
+    kind: DatabaseKind,
+}
+
+impl Db {
+    /// Connects without touching the schema (see [`Db::migrate`]).
+    pub async fn connect(url: &str, kind: DatabaseKind) -> Result<Db, sqlx::Error> {
+        install_default_drivers();
+        let mut options = AnyPoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT);
+        if kind == DatabaseKind::Sqlite {
+            create_sqlite_parent_dir(url)?;
+            // Per-connection settings. The Any driver builds SQLite options from
+            // the URL alone, which cannot carry pragmas, so they are set here.
+            options = options.max_connections(8).after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    for pragma in [
+                        "PRAGMA busy_timeout = 5000",
+                        "PRAGMA foreign_keys = ON",
+                        "PRAGMA synchronous = NORMAL",
+                    ] {
+                        sqlx::query(pragma).execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            });
+        }
+        let pool = options.connect(url).await?;
+        if kind == DatabaseKind::Sqlite {
+            // WAL lets readers run beside the single writer. It is a property of
+            // the database file, so setting it once per start is enough.
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await?;
+        }
+        Ok(Db { pool, kind })
+    }
+
+    /// Applies the embedded migrations of this backend.
+    pub async fn migrate(&self) -> Result<(), MigrateError> {
+        match self.kind {
+            DatabaseKind::Sqlite => SQLITE_MIGRATIONS.run(&self.pool).await,
+            DatabaseKind::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await,
+        }
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn kind(&self) -> DatabaseKind {
+        self.kind
+    }
+
+    /// A write transaction. On SQLite it takes the write lock up front
+    /// (`BEGIN IMMEDIATE`): a deferred transaction that reads first can fail
+    /// with SQLITE_BUSY when it later tries to write, without waiting.
+    pub async fn begin(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
+        match self.kind {
+            DatabaseKind::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            DatabaseKind::Postgres => self.pool.begin().await,
+        }
+    }
+
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+    }
+
+    /// Waits for connections in use to be returned, then closes them (on
+    /// SQLite this checkpoints the WAL).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Whether `e` is a unique-constraint violation (a concurrent writer won).
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .is_some_and(|d| d.is_unique_violation())
+}
+
+/// Whether `e` is contention rather than a fault: SQLite busy/locked after the
+/// busy timeout, PostgreSQL serialization failure, deadlock or overload.
+pub fn is_contention(e: &sqlx::Error) -> bool {
+    let Some(code) = e.as_database_error().and_then(|d| d.code()) else {
+        return false;
+    };
+    matches!(
+        &*code,
+        "5" | "6" | "261" | "262" | "517" | "40001" | "40P01" | "53300" | "57P01" | "57P03"
+    )
+}
+
+/// `mode=rwc` creates the database file but not its directory.
+fn create_sqlite_parent_dir(url: &str) -> Result<(), sqlx::Error> {
+    let rest = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path.starts_with(":memory:") {
+        return Ok(());
+    }
+    match Path::new(path).parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => {
+            std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)
+        }
+        _ => Ok(()),
+    }
+}
