@@ -4,9 +4,10 @@
 //! service, the CLI, the tests). It holds formats and rules, not I/O: scopes and
 //! their implication order, resource-URI canonicalisation, the access-token
 //! format (RFC 9068 `at+jwt`, ES256), the JWK format, the per-instance policy the
-//! filter enforces, the identity headers handed upstream and the RFC 6750 /
+//! filter enforces, the API key format, the identity headers handed upstream and the RFC 6750 /
 //! RFC 9728 `WWW-Authenticate` challenge.
 
+pub mod api_key;
 pub mod challenge;
 pub mod claims;
 pub mod identity;

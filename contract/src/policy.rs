@@ -16,6 +16,18 @@ pub struct FilterPolicy {
     /// `PUBLIC_BASE_URL`: the issuer, and the base of every resource URI.
     pub issuer: String,
     pub instances: Vec<InstancePolicy>,
+    /// Access tokens revoked before their `exp` (RFC 7009 revocation, a
+    /// replayed authorization code, a reused refresh token). Entries whose
+    /// `exp` has passed are left out by the service.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revoked: Vec<RevokedToken>,
+}
+
+/// One revoked access token, by `jti`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokedToken {
+    pub jti: String,
+    pub exp: i64,
 }
 
 impl FilterPolicy {
