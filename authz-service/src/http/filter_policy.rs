@@ -24,6 +24,8 @@ async fn filter_policy(State(app): State<App>) -> Result<Response> {
     let policy = FilterPolicy {
         issuer: app.issuer().to_owned(),
         instances: instances.iter().map(registry::Instance::policy).collect(),
+        // Filled once access tokens can be revoked (token revocation, code replay).
+        revoked: Vec::new(),
     };
     let mut response = Json(policy).into_response();
     // The filter polls; an intermediary must not serve it a stale registry.
