@@ -6,6 +6,8 @@
 //! policy and key set, and the verified-credential cache. The proxy-wasm shell
 //! feeds it and acts on its verdicts; it never decides anything itself.
 
+use std::collections::HashSet;
+
 use sekisho_contract::challenge::{BearerError, Challenge};
 use sekisho_contract::claims::{ClaimsError, Expectations};
 use sekisho_contract::identity::{self, AuthKind};
@@ -134,6 +136,8 @@ impl Refusal {
 pub struct Gate {
     pub config: FilterConfig,
     policy: Option<FilterPolicy>,
+    /// `jti`s of access tokens revoked before they expire, from the policy.
+    revoked: HashSet<String>,
     keys: KeySet,
     tokens: CredentialCache<VerifiedToken>,
     pub tally: Tally,
@@ -145,6 +149,7 @@ impl Gate {
         Gate {
             config,
             policy: None,
+            revoked: HashSet::new(),
             keys: KeySet::default(),
             tokens,
             tally: Tally::default(),
@@ -172,6 +177,7 @@ impl Gate {
         {
             self.tokens.clear();
         }
+        self.revoked = policy.revoked.iter().map(|r| r.jti.clone()).collect();
         self.policy = Some(policy);
     }
 
@@ -347,6 +353,13 @@ impl Gate {
                     }
                     result
                 };
+                let verified = verified.and_then(|v| {
+                    if self.revoked.contains(&v.claims.jti) {
+                        Err(TokenError::Revoked)
+                    } else {
+                        Ok(v)
+                    }
+                });
                 match verified {
                     Ok(v) => Ok(Authenticated::Grant(Grant {
                         instance: instance_id.to_owned(),

@@ -43,6 +43,8 @@ pub enum TokenError {
     BadSignature,
     #[error("{0}")]
     Claims(ClaimsError),
+    #[error("token has been revoked")]
+    Revoked,
 }
 
 impl TokenError {
@@ -65,6 +67,7 @@ impl TokenError {
             TokenError::Claims(ClaimsError::WrongIssuer) => "wrong_issuer",
             TokenError::Claims(ClaimsError::WrongAudience) => "wrong_audience",
             TokenError::Claims(ClaimsError::BadScope) => "bad_claims",
+            TokenError::Revoked => "revoked",
         }
     }
 }

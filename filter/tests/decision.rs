@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use sekisho_contract::claims::{AccessTokenClaims, Audience};
 use sekisho_contract::jwk::{Jwk, Jwks};
 use sekisho_contract::jws;
-use sekisho_contract::policy::{AuthMode, FilterPolicy, InstancePolicy};
+use sekisho_contract::policy::{AuthMode, FilterPolicy, InstancePolicy, RevokedToken};
 use sekisho_filter::config::FilterConfig;
 use sekisho_filter::decision::{Gate, Grant, Head, HeadVerdict, Refusal};
 use sekisho_filter::keys::KeySet;
@@ -67,6 +67,7 @@ fn gate() -> Gate {
             instance("open", AuthMode::None),
             tools,
         ],
+        revoked: vec![],
     });
     let jwks = Jwks {
         keys: vec![Jwk::es256(signing_key(1).verifying_key())],
@@ -455,6 +456,27 @@ fn a_new_key_set_drops_cached_tokens() {
         g.decide_head(&post("/mcp/demo", Some(&bearer(&token))), &PureRust, true),
         HeadVerdict::UnknownKey
     ));
+}
+
+#[test]
+fn a_revoked_token_stops_working_even_when_cached() {
+    let mut g = gate();
+    let token = sign(&claims("demo", "mcp:write"));
+    granted(g.decide_head(&post("/mcp/demo", Some(&bearer(&token))), &PureRust, true));
+    let mut policy = FilterPolicy {
+        issuer: BASE.into(),
+        instances: vec![instance("demo", AuthMode::Oauth)],
+        revoked: vec![RevokedToken {
+            jti: "jti-1".into(),
+            exp: NOW + 900,
+        }],
+    };
+    g.set_policy(policy.clone());
+    let r = refused(g.decide_head(&post("/mcp/demo", Some(&bearer(&token))), &PureRust, true));
+    assert!(r.header("www-authenticate").unwrap().contains("revoked"));
+    policy.revoked.clear();
+    g.set_policy(policy);
+    granted(g.decide_head(&post("/mcp/demo", Some(&bearer(&token))), &PureRust, true));
 }
 
 proptest! {

@@ -15,6 +15,7 @@ fuzz_target!(|data: &[u8]| {
             InstancePolicy { id: "demo".into(), auth_mode: AuthMode::Both, ..Default::default() },
             InstancePolicy { id: "open".into(), auth_mode: AuthMode::None, ..Default::default() },
         ],
+        revoked: vec![],
     });
     let mut parts = data.splitn(4, |b| *b == 0xff);
     let method = parts.next().unwrap_or_default();
