@@ -86,7 +86,7 @@ async fn the_filter_policy_lists_every_instance_with_its_auth_mode() {
     on_each_backend(|env| async move {
         let t = env.open().await;
         let empty: FilterPolicy = serde_json::from_value(t.get("/internal/v1/filter-policy").await.body).unwrap();
-        assert_eq!(empty, FilterPolicy { issuer: common::ISSUER.into(), instances: vec![] });
+        assert_eq!(empty, FilterPolicy { issuer: common::ISSUER.into(), instances: vec![], revoked: vec![] });
         t.create_instance(json!({ "id": "demo", "tool_scopes": { "deploy": "mcp:admin" } })).await;
         t.create_instance(json!({ "id": "legacy", "auth_mode": "api_key" })).await;
         t.create_instance(json!({ "id": "open", "auth_mode": "none", "method_scopes": { "tools/list": "mcp:write" } }))
