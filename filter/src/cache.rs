@@ -81,12 +81,7 @@ impl<V> CredentialCache<V> {
                 None => break,
             }
         }
-        let slot = Slot {
-            len: credential.len(),
-            tail: tail(credential),
-            valid_until,
-            value,
-        };
+        let slot = Slot { len: credential.len(), tail: tail(credential), valid_until, value };
         if self.map.insert(key, slot).is_none() {
             self.order.push_back(key);
         }

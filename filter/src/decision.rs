@@ -8,6 +8,7 @@
 
 use std::collections::HashSet;
 
+use sekisho_contract::api_key::{self, InvalidReason, Verdict, VerifyResponse};
 use sekisho_contract::challenge::{BearerError, Challenge};
 use sekisho_contract::claims::{ClaimsError, Expectations};
 use sekisho_contract::identity::{self, AuthKind};
@@ -48,8 +49,11 @@ pub enum HeadVerdict {
     /// Authenticated; the JSON-RPC body decides (see [`Gate::decide_body`]).
     ReadBody(Grant),
     /// Signed with a key this worker does not know: refresh the keys and ask
-    /// again with `may_refresh = false`.
+    /// again with `may_fetch = false`.
     UnknownKey,
+    /// A well-formed API key not seen lately: ask the service
+    /// ([`Gate::record_api_key`]) and ask again with `may_fetch = false`.
+    LookupApiKey(String),
 }
 
 /// An authenticated caller, and what to change in the request before it goes upstream.
@@ -93,34 +97,26 @@ pub struct Refusal {
 
 impl Refusal {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
     }
 
     fn json(status: u16, body: String, counter: Counter) -> Refusal {
         Refusal {
             status,
-            headers: vec![
-                ("content-type", "application/json".into()),
-                ("cache-control", "no-store".into()),
-            ],
+            headers: vec![("content-type", "application/json".into()), ("cache-control", "no-store".into())],
             body,
             counter,
         }
     }
 
     fn error(status: u16, error: &str, description: &str, counter: Counter) -> Refusal {
-        let body =
-            serde_json::json!({ "error": error, "error_description": description }).to_string();
+        let body = serde_json::json!({ "error": error, "error_description": description }).to_string();
         Refusal::json(status, body, counter)
     }
 
     fn challenge(challenge: Challenge, counter: Counter) -> Refusal {
         let mut r = Refusal::json(challenge.status(), challenge.body(), counter);
-        r.headers
-            .push(("www-authenticate", challenge.header_value()));
+        r.headers.push(("www-authenticate", challenge.header_value()));
         r
     }
 
@@ -140,18 +136,21 @@ pub struct Gate {
     revoked: HashSet<String>,
     keys: KeySet,
     tokens: CredentialCache<VerifiedToken>,
+    api_keys: CredentialCache<KeyVerdict>,
     pub tally: Tally,
 }
 
 impl Gate {
     pub fn new(config: FilterConfig) -> Gate {
         let tokens = CredentialCache::new(config.cache_entries);
+        let api_keys = CredentialCache::new(config.cache_entries);
         Gate {
             config,
             policy: None,
             revoked: HashSet::new(),
             keys: KeySet::default(),
             tokens,
+            api_keys,
             tally: Tally::default(),
         }
     }
@@ -170,11 +169,7 @@ impl Gate {
 
     /// A new policy. A changed issuer invalidates every cached token.
     pub fn set_policy(&mut self, policy: FilterPolicy) {
-        if self
-            .policy
-            .as_ref()
-            .is_some_and(|p| p.issuer != policy.issuer)
-        {
+        if self.policy.as_ref().is_some_and(|p| p.issuer != policy.issuer) {
             self.tokens.clear();
         }
         self.revoked = policy.revoked.iter().map(|r| r.jti.clone()).collect();
@@ -188,16 +183,12 @@ impl Gate {
         self.keys = keys;
     }
 
-    pub fn decide_head(
-        &mut self,
-        head: &Head<'_>,
-        verifier: &dyn SignatureVerifier,
-        may_refresh: bool,
-    ) -> HeadVerdict {
-        match self.authenticate(head, verifier, may_refresh) {
+    pub fn decide_head(&mut self, head: &Head<'_>, verifier: &dyn SignatureVerifier, may_fetch: bool) -> HeadVerdict {
+        match self.authenticate(head, verifier, may_fetch) {
             Ok(Authenticated::Grant(grant)) => self.decide_without_body(head, grant),
             Ok(Authenticated::PassThrough) => HeadVerdict::PassThrough,
             Ok(Authenticated::UnknownKey) => HeadVerdict::UnknownKey,
+            Ok(Authenticated::LookupApiKey(key)) => HeadVerdict::LookupApiKey(key),
             Err(refusal) => self.refuse(refusal),
         }
     }
@@ -228,7 +219,7 @@ impl Gate {
         &mut self,
         head: &Head<'_>,
         verifier: &dyn SignatureVerifier,
-        may_refresh: bool,
+        may_fetch: bool,
     ) -> Result<Authenticated, Refusal> {
         if head.method == b"OPTIONS" {
             return Ok(Authenticated::PassThrough);
@@ -242,152 +233,156 @@ impl Gate {
         let Some(policy) = self.policy.as_ref() else {
             return Err(unavailable(self.config.retry_seconds));
         };
-        let issuer = policy.issuer.as_str();
         let instance = policy.instance(instance_id).ok_or_else(not_found)?;
+        let mode = instance.auth_mode;
+        let at = Target {
+            issuer: policy.issuer.clone(),
+            instance: instance_id.to_owned(),
+            rewritten_path: request::path_without_param(head.path, request::API_KEY_PARAM),
+        };
         if !matches!(head.method, b"GET" | b"POST" | b"DELETE") {
-            let mut r = Refusal::error(
-                405,
-                "invalid_request",
-                "MCP uses GET, POST and DELETE",
-                Counter::DeniedBadRequest,
-            );
-            r.headers
-                .push(("allow", "GET, POST, DELETE, OPTIONS".into()));
+            let mut r =
+                Refusal::error(405, "invalid_request", "MCP uses GET, POST and DELETE", Counter::DeniedBadRequest);
+            r.headers.push(("allow", "GET, POST, DELETE, OPTIONS".into()));
             return Err(r);
         }
-        let sources = CredentialSources {
-            authorization: head.authorization,
-            api_key_header: head.api_key,
-            path: head.path,
-        };
-        let rewritten_path = request::path_without_param(head.path, request::API_KEY_PARAM);
-        let challenge =
-            |error: Option<BearerError>, description: &str, scope: Option<&str>| Challenge {
-                resource_metadata: resource::protected_resource_metadata_url(issuer, instance_id),
-                error,
-                description: (!description.is_empty()).then(|| description.to_owned()),
-                scope: scope.map(str::to_owned),
+        let sources =
+            CredentialSources { authorization: head.authorization, api_key_header: head.api_key, path: head.path };
+        let credential = request::credential(&sources).map_err(|e| {
+            let description = match e {
+                CredentialError::Ambiguous => "send exactly one credential",
+                CredentialError::MalformedBearer => "the Authorization header is malformed",
+                CredentialError::MalformedApiKey => "the API key is malformed",
             };
-        let credential = match request::credential(&sources) {
-            Ok(c) => c,
-            Err(e) => {
-                let description = match e {
-                    CredentialError::Ambiguous => "send exactly one credential",
-                    CredentialError::MalformedBearer => "the Authorization header is malformed",
-                    CredentialError::MalformedApiKey => "the API key is malformed",
-                };
-                return Err(Refusal::challenge(
-                    challenge(Some(BearerError::InvalidRequest), description, None),
-                    Counter::DeniedBadRequest,
-                ));
-            }
-        };
-        let anonymous = |kind| Grant {
-            instance: instance_id.to_owned(),
-            kind,
-            subject: None,
-            client_id: None,
-            scopes: ScopeSet::default(),
-            rewritten_path: rewritten_path.clone(),
-        };
-        if instance.auth_mode == AuthMode::None {
-            let mut grant = anonymous(AuthKind::Anonymous);
-            grant.scopes = ScopeSet::from_iter([scope::ADMIN]);
+            at.refuse(Some(BearerError::InvalidRequest), description, Counter::DeniedBadRequest)
+        })?;
+        if mode == AuthMode::None {
+            let grant = at.grant(AuthKind::Anonymous, None, None, ScopeSet::from_iter([scope::ADMIN]));
             return Ok(Authenticated::Grant(grant));
         }
         match credential {
             None => Err(Refusal::challenge(
-                challenge(None, "", Some(DEFAULT_SCOPE_HINT)),
+                at.challenge(None, "", Some(DEFAULT_SCOPE_HINT)),
                 Counter::DeniedMissingCredential,
             )),
-            Some(Credential::ApiKey(_)) => {
-                let description = if instance.auth_mode.accepts_api_key() {
-                    "the API key is not recognised"
-                } else {
-                    "this MCP server does not accept API keys"
-                };
-                Err(Refusal::challenge(
-                    challenge(Some(BearerError::InvalidToken), description, None),
-                    Counter::DeniedInvalidToken,
-                ))
+            Some(Credential::ApiKey(_)) if !mode.accepts_api_key() => {
+                Err(at.invalid_token("this MCP server does not accept API keys"))
             }
-            Some(Credential::Bearer(token)) => {
-                if !instance.auth_mode.accepts_jwt() {
-                    let description = "this MCP server accepts API keys only";
-                    return Err(Refusal::challenge(
-                        challenge(Some(BearerError::InvalidToken), description, None),
-                        Counter::DeniedInvalidToken,
-                    ));
-                }
-                if self.keys.is_empty() {
-                    return Err(unavailable(self.config.retry_seconds));
-                }
-                let audience = resource::resource_uri(issuer, instance_id);
-                let expect = Expectations {
-                    issuer,
-                    audience: &audience,
-                    now: head.now,
-                    leeway: self.config.leeway_seconds,
+            Some(Credential::Bearer(_)) if !mode.accepts_jwt() => {
+                Err(at.invalid_token("this MCP server accepts API keys only"))
+            }
+            Some(Credential::ApiKey(key)) => self.authenticate_api_key(&at, key, head.now, may_fetch),
+            Some(Credential::Bearer(token)) => self.authenticate_bearer(&at, token, head.now, verifier, may_fetch),
+        }
+    }
+
+    fn authenticate_bearer(
+        &mut self,
+        at: &Target,
+        token: &str,
+        now: i64,
+        verifier: &dyn SignatureVerifier,
+        may_fetch: bool,
+    ) -> Result<Authenticated, Refusal> {
+        if self.keys.is_empty() {
+            return Err(unavailable(self.config.retry_seconds));
+        }
+        let audience = resource::resource_uri(&at.issuer, &at.instance);
+        let expect = Expectations { issuer: &at.issuer, audience: &audience, now, leeway: self.config.leeway_seconds };
+        let verified = if let Some(hit) = self.tokens.get(token, now) {
+            self.tally.bump(Counter::CacheHit);
+            expect.check_audience_and_time(&hit.claims).map(|()| hit.clone()).map_err(TokenError::Claims)
+        } else {
+            self.tally.bump(Counter::CacheMiss);
+            let result = token::verify(token, &self.keys, verifier, &expect, self.config.max_token_bytes);
+            if let Ok(v) = &result {
+                let valid_until = v.claims.exp.saturating_add(self.config.leeway_seconds);
+                self.tokens.insert(token, v.clone(), valid_until);
+            }
+            result
+        };
+        let verified =
+            verified.and_then(|v| if self.revoked.contains(&v.claims.jti) { Err(TokenError::Revoked) } else { Ok(v) });
+        match verified {
+            Ok(v) => Ok(Authenticated::Grant(at.grant(
+                AuthKind::Jwt,
+                Some(v.claims.sub),
+                Some(v.claims.client_id),
+                v.scopes,
+            ))),
+            Err(TokenError::UnknownKey { .. }) if may_fetch => Ok(Authenticated::UnknownKey),
+            Err(e) => {
+                let counter = match e {
+                    TokenError::Claims(ClaimsError::WrongAudience) => Counter::DeniedWrongAudience,
+                    _ => Counter::DeniedInvalidToken,
                 };
-                let verified = if let Some(hit) = self.tokens.get(token, head.now) {
-                    self.tally.bump(Counter::CacheHit);
-                    expect
-                        .check_audience_and_time(&hit.claims)
-                        .map(|()| hit.clone())
-                        .map_err(TokenError::Claims)
-                } else {
-                    self.tally.bump(Counter::CacheMiss);
-                    let result = token::verify(
-                        token,
-                        &self.keys,
-                        verifier,
-                        &expect,
-                        self.config.max_token_bytes,
-                    );
-                    if let Ok(v) = &result {
-                        self.tokens.insert(
-                            token,
-                            v.clone(),
-                            v.claims.exp.saturating_add(self.config.leeway_seconds),
-                        );
-                    }
-                    result
-                };
-                let verified = verified.and_then(|v| {
-                    if self.revoked.contains(&v.claims.jti) {
-                        Err(TokenError::Revoked)
-                    } else {
-                        Ok(v)
-                    }
-                });
-                match verified {
-                    Ok(v) => Ok(Authenticated::Grant(Grant {
-                        instance: instance_id.to_owned(),
-                        kind: AuthKind::Jwt,
-                        subject: Some(v.claims.sub),
-                        client_id: Some(v.claims.client_id),
-                        scopes: v.scopes,
-                        rewritten_path,
-                    })),
-                    Err(TokenError::UnknownKey { .. }) if may_refresh => {
-                        Ok(Authenticated::UnknownKey)
-                    }
-                    Err(e) => {
-                        let counter = match e {
-                            TokenError::Claims(ClaimsError::WrongAudience) => {
-                                Counter::DeniedWrongAudience
-                            }
-                            _ => Counter::DeniedInvalidToken,
-                        };
-                        let description = e.to_string();
-                        Err(Refusal::challenge(
-                            challenge(Some(BearerError::InvalidToken), &description, None),
-                            counter,
-                        ))
-                    }
-                }
+                Err(at.refuse(Some(BearerError::InvalidToken), &e.to_string(), counter))
             }
         }
+    }
+
+    /// A key is checked for shape locally; its verdict comes from the service
+    /// once and is cached for as long as the service allows (SPEC K3).
+    fn authenticate_api_key(
+        &mut self,
+        at: &Target,
+        key: &str,
+        now: i64,
+        may_fetch: bool,
+    ) -> Result<Authenticated, Refusal> {
+        if api_key::check_format(key).is_err() {
+            return Err(at.invalid_token("the API key is malformed"));
+        }
+        let Some(verdict) = self.api_keys.get(key, now) else {
+            self.tally.bump(Counter::CacheMiss);
+            if may_fetch {
+                return Ok(Authenticated::LookupApiKey(key.to_owned()));
+            }
+            // The service could not be asked about a key never seen before.
+            return Err(unavailable(self.config.retry_seconds));
+        };
+        self.tally.bump(Counter::CacheHit);
+        match verdict {
+            KeyVerdict::Invalid(reason) => Err(at.invalid_token(match reason {
+                InvalidReason::Revoked => "the API key has been revoked",
+                InvalidReason::Expired => "the API key has expired",
+                InvalidReason::Unknown | InvalidReason::Malformed => "the API key is not recognised",
+            })),
+            KeyVerdict::Valid { instances, .. } if !instances.iter().any(|i| *i == at.instance) => Err(at.refuse(
+                Some(BearerError::InsufficientScope),
+                "the API key is not valid for this MCP server",
+                Counter::DeniedInsufficientScope,
+            )),
+            KeyVerdict::Valid { key_id, scopes, .. } => {
+                let (key_id, scopes) = (key_id.clone(), scopes.clone());
+                Ok(Authenticated::Grant(at.grant(AuthKind::ApiKey, Some(key_id), None, scopes)))
+            }
+        }
+    }
+
+    /// Remembers the service's answer about `key` (SPEC K3: both answers are
+    /// cached, so revocation takes at most the bound and guessing cannot flood
+    /// the service). Returns the time until which it is kept.
+    /// `not_after` caps it further (an answer another worker cached earlier).
+    pub fn record_api_key(&mut self, key: &str, answer: &VerifyResponse, now: i64, not_after: i64) -> i64 {
+        let seconds = i64::from(answer.cache_seconds).min(self.config.max_api_key_cache_seconds);
+        let mut valid_until = now.saturating_add(seconds).min(not_after);
+        let verdict = match &answer.verdict {
+            Verdict::Valid(k) => {
+                if let Some(exp) = k.expires_at {
+                    valid_until = valid_until.min(exp);
+                }
+                match ScopeSet::parse(&k.scope) {
+                    Ok(scopes) => {
+                        KeyVerdict::Valid { key_id: k.key_id.clone(), instances: k.instances.clone(), scopes }
+                    }
+                    Err(_) => KeyVerdict::Invalid(InvalidReason::Malformed),
+                }
+            }
+            Verdict::Invalid(reason) => KeyVerdict::Invalid(*reason),
+        };
+        self.api_keys.insert(key, verdict, valid_until);
+        valid_until
     }
 
     /// GET and DELETE carry no JSON-RPC; a POST needs its body read unless the
@@ -418,9 +413,7 @@ impl Gate {
     fn authorize_body(&self, grant: &Grant, body: &[u8]) -> Result<(), Refusal> {
         let instance = self.instance(&grant.instance).ok_or_else(not_found)?;
         let ops = jsonrpc::operations(body).map_err(|e| match e {
-            BodyError::NotJson => {
-                Refusal::jsonrpc(400, -32700, "parse error: the body is not JSON")
-            }
+            BodyError::NotJson => Refusal::jsonrpc(400, -32700, "parse error: the body is not JSON"),
             other => Refusal::jsonrpc(400, -32600, &other.to_string()),
         })?;
         let mut required: Vec<String> = Vec::new();
@@ -457,25 +450,61 @@ enum Authenticated {
     Grant(Grant),
     PassThrough,
     UnknownKey,
+    LookupApiKey(String),
+}
+
+/// What the service last said about an API key.
+#[derive(Debug, Clone)]
+enum KeyVerdict {
+    Valid { key_id: String, instances: Vec<String>, scopes: ScopeSet },
+    Invalid(InvalidReason),
+}
+
+/// The instance a request addresses, for building grants and refusals.
+struct Target {
+    issuer: String,
+    instance: String,
+    rewritten_path: Option<String>,
+}
+
+impl Target {
+    fn grant(&self, kind: AuthKind, subject: Option<String>, client_id: Option<String>, scopes: ScopeSet) -> Grant {
+        Grant {
+            instance: self.instance.clone(),
+            kind,
+            subject,
+            client_id,
+            scopes,
+            rewritten_path: self.rewritten_path.clone(),
+        }
+    }
+
+    fn challenge(&self, error: Option<BearerError>, description: &str, scope: Option<&str>) -> Challenge {
+        Challenge {
+            resource_metadata: resource::protected_resource_metadata_url(&self.issuer, &self.instance),
+            error,
+            description: (!description.is_empty()).then(|| description.to_owned()),
+            scope: scope.map(str::to_owned),
+        }
+    }
+
+    fn refuse(&self, error: Option<BearerError>, description: &str, counter: Counter) -> Refusal {
+        Refusal::challenge(self.challenge(error, description, None), counter)
+    }
+
+    fn invalid_token(&self, description: &str) -> Refusal {
+        self.refuse(Some(BearerError::InvalidToken), description, Counter::DeniedInvalidToken)
+    }
 }
 
 fn not_found() -> Refusal {
-    Refusal::error(
-        404,
-        "not_found",
-        "no MCP server is configured at this path",
-        Counter::DeniedNotFound,
-    )
+    Refusal::error(404, "not_found", "no MCP server is configured at this path", Counter::DeniedNotFound)
 }
 
 /// Keys or policy not loaded yet: the service has not been reached since start.
 fn unavailable(retry_seconds: u64) -> Refusal {
-    let mut r = Refusal::error(
-        503,
-        "temporarily_unavailable",
-        "the gateway has not loaded its keys yet",
-        Counter::Unavailable,
-    );
+    let mut r =
+        Refusal::error(503, "temporarily_unavailable", "the gateway has not loaded its keys yet", Counter::Unavailable);
     r.headers.push(("retry-after", retry_seconds.to_string()));
     r
 }

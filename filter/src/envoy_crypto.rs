@@ -8,14 +8,8 @@
 //! hand-encoded here, five fields are not worth a protobuf dependency.
 
 /// `VerifySignatureArguments { hash_function = 1; public_key (DER) = 2; signature = 3; text = 4 }`.
-pub fn encode_verify_request(
-    hash: &str,
-    spki_der: &[u8],
-    der_signature: &[u8],
-    text: &[u8],
-) -> Vec<u8> {
-    let mut out =
-        Vec::with_capacity(hash.len() + spki_der.len() + der_signature.len() + text.len() + 16);
+pub fn encode_verify_request(hash: &str, spki_der: &[u8], der_signature: &[u8], text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(hash.len() + spki_der.len() + der_signature.len() + text.len() + 16);
     field(&mut out, 1, hash.as_bytes());
     field(&mut out, 2, spki_der);
     field(&mut out, 3, der_signature);
@@ -89,10 +83,7 @@ pub fn ecdsa_der(raw: &[u8; 64]) -> Vec<u8> {
 }
 
 fn der_integer(big_endian: &[u8]) -> Vec<u8> {
-    let start = big_endian
-        .iter()
-        .position(|b| *b != 0)
-        .unwrap_or(big_endian.len() - 1);
+    let start = big_endian.iter().position(|b| *b != 0).unwrap_or(big_endian.len() - 1);
     let digits = &big_endian[start..];
     let pad = digits[0] & 0x80 != 0;
     let mut out = Vec::with_capacity(digits.len() + 3);
@@ -114,16 +105,7 @@ mod tests {
     #[test]
     fn der_signature_matches_the_reference_encoding() {
         let key = SigningKey::from_slice(&[9u8; 32]).unwrap();
-        for msg in [
-            &b"a"[..],
-            b"b",
-            b"c",
-            b"header.payload",
-            b"e",
-            b"f",
-            b"g",
-            b"h",
-        ] {
+        for msg in [&b"a"[..], b"b", b"c", b"header.payload", b"e", b"f", b"g", b"h"] {
             let sig: Signature = key.sign(msg);
             let raw: [u8; 64] = sig.to_bytes().into();
             assert_eq!(ecdsa_der(&raw), sig.to_der().as_bytes());
@@ -150,10 +132,7 @@ mod tests {
     #[test]
     fn results_decode_and_garbage_is_not_success() {
         assert_eq!(decode_verify_result(&[0x08, 1]), Some(true));
-        assert_eq!(
-            decode_verify_result(&[0x08, 0, 0x12, 3, b'b', b'a', b'd']),
-            Some(false)
-        );
+        assert_eq!(decode_verify_result(&[0x08, 0, 0x12, 3, b'b', b'a', b'd']), Some(false));
         assert_eq!(decode_verify_result(&[0x12, 2, b'n', b'o']), Some(false));
         assert_eq!(decode_verify_result(&[]), Some(false));
         assert_eq!(decode_verify_result(&[0x12, 50, 1]), None);

@@ -33,20 +33,14 @@ pub enum BodyError {
 /// One message, owning what it needs so the body buffer can be dropped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
-    Call {
-        method: String,
-        tool: Option<String>,
-    },
+    Call { method: String, tool: Option<String> },
     Response,
 }
 
 impl Op {
     pub fn as_operation(&self) -> Operation<'_> {
         match self {
-            Op::Call { method, tool } => Operation::Call {
-                method,
-                tool: tool.as_deref(),
-            },
+            Op::Call { method, tool } => Operation::Call { method, tool: tool.as_deref() },
             Op::Response => Operation::Response,
         }
     }
@@ -72,10 +66,7 @@ struct ToolParams<'a> {
 
 /// The operations in a request body.
 pub fn operations(body: &[u8]) -> Result<Vec<Op>, BodyError> {
-    let first = body
-        .iter()
-        .find(|b| !b.is_ascii_whitespace())
-        .ok_or(BodyError::NotJson)?;
+    let first = body.iter().find(|b| !b.is_ascii_whitespace()).ok_or(BodyError::NotJson)?;
     let messages: Vec<Message<'_>> = match first {
         b'{' => vec![serde_json::from_slice(body).map_err(classify)?],
         b'[' => serde_json::from_slice(body).map_err(classify)?,
@@ -88,11 +79,7 @@ pub fn operations(body: &[u8]) -> Result<Vec<Op>, BodyError> {
 }
 
 fn classify(e: serde_json::Error) -> BodyError {
-    if e.is_data() {
-        BodyError::NotJsonRpc
-    } else {
-        BodyError::NotJson
-    }
+    if e.is_data() { BodyError::NotJsonRpc } else { BodyError::NotJson }
 }
 
 fn op(m: Message<'_>) -> Result<Op, BodyError> {
@@ -103,16 +90,12 @@ fn op(m: Message<'_>) -> Result<Op, BodyError> {
                 if !raw.starts_with('{') {
                     return Err(BodyError::ToolName);
                 }
-                let params: ToolParams<'_> =
-                    serde_json::from_str(raw).map_err(|_| BodyError::ToolName)?;
+                let params: ToolParams<'_> = serde_json::from_str(raw).map_err(|_| BodyError::ToolName)?;
                 Some(params.name.into_owned())
             } else {
                 None
             };
-            Ok(Op::Call {
-                method: method.into_owned(),
-                tool,
-            })
+            Ok(Op::Call { method: method.into_owned(), tool })
         }
         None if m.result.is_some() || m.error.is_some() => Ok(Op::Response),
         None => Err(BodyError::NotJsonRpc),
@@ -124,10 +107,7 @@ mod tests {
     use super::*;
 
     fn call(method: &str, tool: Option<&str>) -> Op {
-        Op::Call {
-            method: method.into(),
-            tool: tool.map(Into::into),
-        }
+        Op::Call { method: method.into(), tool: tool.map(Into::into) }
     }
 
     #[test]
@@ -146,29 +126,16 @@ mod tests {
 
     #[test]
     fn escaped_names_are_decoded_like_the_server_decodes_them() {
-        let body =
-            br#"{"jsonrpc":"2.0","id":1,"method":"tools\/call","params":{"name":"d\u0065ploy"}}"#;
-        assert_eq!(
-            operations(body),
-            Ok(vec![call("tools/call", Some("deploy"))])
-        );
+        let body = br#"{"jsonrpc":"2.0","id":1,"method":"tools\/call","params":{"name":"d\u0065ploy"}}"#;
+        assert_eq!(operations(body), Ok(vec![call("tools/call", Some("deploy"))]));
     }
 
     #[test]
     fn responses_and_batches() {
-        assert_eq!(
-            operations(br#"{"jsonrpc":"2.0","id":1,"result":{}}"#),
-            Ok(vec![Op::Response])
-        );
-        assert_eq!(
-            operations(br#"{"jsonrpc":"2.0","id":1,"error":{"code":1}}"#),
-            Ok(vec![Op::Response])
-        );
+        assert_eq!(operations(br#"{"jsonrpc":"2.0","id":1,"result":{}}"#), Ok(vec![Op::Response]));
+        assert_eq!(operations(br#"{"jsonrpc":"2.0","id":1,"error":{"code":1}}"#), Ok(vec![Op::Response]));
         let batch = br#"[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"x"}}]"#;
-        assert_eq!(
-            operations(batch),
-            Ok(vec![call("ping", None), call("tools/call", Some("x"))])
-        );
+        assert_eq!(operations(batch), Ok(vec![call("ping", None), call("tools/call", Some("x"))]));
         assert_eq!(operations(b"[]"), Err(BodyError::BatchSize));
     }
 
@@ -177,27 +144,12 @@ mod tests {
         assert_eq!(operations(b""), Err(BodyError::NotJson));
         assert_eq!(operations(b"not json"), Err(BodyError::NotJson));
         assert_eq!(operations(b"{\"method\":"), Err(BodyError::NotJson));
-        assert_eq!(
-            operations(br#"{"jsonrpc":"2.0","id":1}"#),
-            Err(BodyError::NotJsonRpc)
-        );
+        assert_eq!(operations(br#"{"jsonrpc":"2.0","id":1}"#), Err(BodyError::NotJsonRpc));
         assert_eq!(operations(br#"{"method":5}"#), Err(BodyError::NotJsonRpc));
-        assert_eq!(
-            operations(br#"{"method":"a","method":"tools/call"}"#),
-            Err(BodyError::NotJsonRpc)
-        );
-        assert_eq!(
-            operations(br#"{"method":"tools/call"}"#),
-            Err(BodyError::ToolName)
-        );
-        assert_eq!(
-            operations(br#"{"method":"tools/call","params":["deploy"]}"#),
-            Err(BodyError::ToolName)
-        );
-        assert_eq!(
-            operations(br#"{"method":"tools/call","params":{"name":1}}"#),
-            Err(BodyError::ToolName)
-        );
+        assert_eq!(operations(br#"{"method":"a","method":"tools/call"}"#), Err(BodyError::NotJsonRpc));
+        assert_eq!(operations(br#"{"method":"tools/call"}"#), Err(BodyError::ToolName));
+        assert_eq!(operations(br#"{"method":"tools/call","params":["deploy"]}"#), Err(BodyError::ToolName));
+        assert_eq!(operations(br#"{"method":"tools/call","params":{"name":1}}"#), Err(BodyError::ToolName));
         assert_eq!(
             operations(br#"{"method":"tools/call","params":{"name":"echo","name":"deploy"}}"#),
             Err(BodyError::ToolName)
@@ -212,10 +164,7 @@ mod tests {
         body.push_str(&"]".repeat(100_000));
         body.push_str("}}");
         // Arguments are skipped, not built, so their depth costs no stack.
-        assert_eq!(
-            operations(body.as_bytes()),
-            Ok(vec![call("tools/call", Some("x"))])
-        );
+        assert_eq!(operations(body.as_bytes()), Ok(vec![call("tools/call", Some("x"))]));
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
         assert_eq!(operations(deep.as_bytes()), Err(BodyError::NotJsonRpc));
     }

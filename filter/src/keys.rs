@@ -42,13 +42,7 @@ impl KeySet {
                 continue;
             };
             let spki_der = jwk::spki_der(&verifying);
-            by_kid.insert(
-                kid.clone(),
-                Key {
-                    verifying,
-                    spki_der,
-                },
-            );
+            by_kid.insert(kid.clone(), Key { verifying, spki_der });
         }
         if by_kid.is_empty() {
             return Err(KeySetError::NoUsableKey);
@@ -84,10 +78,7 @@ mod tests {
         rsa.kid = Some("rsa".into());
         let mut no_kid = good.clone();
         no_kid.kid = None;
-        let json = serde_json::to_vec(&Jwks {
-            keys: vec![rsa, no_kid, good.clone()],
-        })
-        .unwrap();
+        let json = serde_json::to_vec(&Jwks { keys: vec![rsa, no_kid, good.clone()] }).unwrap();
         let set = KeySet::from_jwks(&json).unwrap();
         assert_eq!(set.len(), 1);
         assert!(set.get(good.kid.as_deref().unwrap()).is_some());
@@ -96,17 +87,8 @@ mod tests {
 
     #[test]
     fn garbage_or_empty_jwks_is_an_error() {
-        assert_eq!(
-            KeySet::from_jwks(b"<html>").err(),
-            Some(KeySetError::NotJson)
-        );
-        assert_eq!(
-            KeySet::from_jwks(br#"{"keys":[]}"#).err(),
-            Some(KeySetError::NoUsableKey)
-        );
-        assert_eq!(
-            KeySet::from_jwks(br#"{"keys":[{"kty":"oct","k":"AAAA"}]}"#).err(),
-            Some(KeySetError::NoUsableKey)
-        );
+        assert_eq!(KeySet::from_jwks(b"<html>").err(), Some(KeySetError::NotJson));
+        assert_eq!(KeySet::from_jwks(br#"{"keys":[]}"#).err(), Some(KeySetError::NoUsableKey));
+        assert_eq!(KeySet::from_jwks(br#"{"keys":[{"kty":"oct","k":"AAAA"}]}"#).err(), Some(KeySetError::NoUsableKey));
     }
 }

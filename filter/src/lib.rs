@@ -4,7 +4,8 @@
 //! [`config`] (the plugin configuration), [`request`] (what a request carries),
 //! [`jsonrpc`] (which MCP operations a body holds), [`keys`] and [`token`]
 //! (verifying a Bearer JWT), [`cache`] (verified credentials) and [`decision`]
-//! (allow or refuse, and how), [`envoy_crypto`] (the message format of Envoy's
+//! (allow or refuse, and how), [`shared_keys`] (API key verdicts shared
+//! across workers), [`envoy_crypto`] (the message format of Envoy's
 //! native signature check). [`shell`] is the thin proxy-wasm layer that
 //! gathers input from Envoy, calls them and acts on the verdict; it is compiled
 //! for wasm only.
@@ -16,6 +17,7 @@ pub mod envoy_crypto;
 pub mod jsonrpc;
 pub mod keys;
 pub mod request;
+pub mod shared_keys;
 pub mod stats;
 pub mod token;
 

@@ -33,9 +33,7 @@ pub struct CredentialSources<'a> {
 
 /// The one credential a request carries, if any. Two credentials (say a token
 /// and an API key, or the key twice) are refused rather than guessed between.
-pub fn credential<'a>(
-    src: &CredentialSources<'a>,
-) -> Result<Option<Credential<'a>>, CredentialError> {
+pub fn credential<'a>(src: &CredentialSources<'a>) -> Result<Option<Credential<'a>>, CredentialError> {
     let bearer = match src.authorization {
         Some(raw) => bearer_token(raw)?,
         None => None,
@@ -70,9 +68,7 @@ fn bearer_token(raw: &[u8]) -> Result<Option<&str>, CredentialError> {
         return Ok(None);
     }
     let token = rest.trim_matches(' ');
-    let token68 = |b: u8| {
-        b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=')
-    };
+    let token68 = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=');
     if token.is_empty() || !token.bytes().all(token68) {
         return Err(CredentialError::MalformedBearer);
     }
@@ -115,27 +111,15 @@ pub fn path_without_param(path: &str, name: &str) -> Option<String> {
     if !removed {
         return None;
     }
-    Some(if kept.is_empty() {
-        base.to_owned()
-    } else {
-        format!("{base}?{}", kept.join("&"))
-    })
+    Some(if kept.is_empty() { base.to_owned() } else { format!("{base}?{}", kept.join("&")) })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn src<'a>(
-        auth: Option<&'a str>,
-        key: Option<&'a str>,
-        path: &'a str,
-    ) -> CredentialSources<'a> {
-        CredentialSources {
-            authorization: auth.map(str::as_bytes),
-            api_key_header: key.map(str::as_bytes),
-            path,
-        }
+    fn src<'a>(auth: Option<&'a str>, key: Option<&'a str>, path: &'a str) -> CredentialSources<'a> {
+        CredentialSources { authorization: auth.map(str::as_bytes), api_key_header: key.map(str::as_bytes), path }
     }
 
     #[test]
@@ -144,84 +128,41 @@ mod tests {
             credential(&src(Some("Bearer abc.def.ghi"), None, "/mcp/demo")),
             Ok(Some(Credential::Bearer("abc.def.ghi")))
         );
-        assert_eq!(
-            credential(&src(Some("bearer  abc"), None, "/mcp/demo")),
-            Ok(Some(Credential::Bearer("abc")))
-        );
-        assert_eq!(
-            credential(&src(Some("Basic dXNlcjpwYXNz"), None, "/mcp/demo")),
-            Ok(None)
-        );
+        assert_eq!(credential(&src(Some("bearer  abc"), None, "/mcp/demo")), Ok(Some(Credential::Bearer("abc"))));
+        assert_eq!(credential(&src(Some("Basic dXNlcjpwYXNz"), None, "/mcp/demo")), Ok(None));
     }
 
     #[test]
     fn refuses_malformed_bearer_values() {
-        for bad in [
-            "Bearer",
-            "Bearer ",
-            "Bearer a b",
-            "Bearer a\"b",
-            "Bearer \u{e9}",
-        ] {
-            assert_eq!(
-                credential(&src(Some(bad), None, "/")),
-                Err(CredentialError::MalformedBearer),
-                "{bad:?}"
-            );
+        for bad in ["Bearer", "Bearer ", "Bearer a b", "Bearer a\"b", "Bearer \u{e9}"] {
+            assert_eq!(credential(&src(Some(bad), None, "/")), Err(CredentialError::MalformedBearer), "{bad:?}");
         }
-        let invalid_utf8 = CredentialSources {
-            authorization: Some(&[b'B', 0xff]),
-            ..Default::default()
-        };
-        assert_eq!(
-            credential(&invalid_utf8),
-            Err(CredentialError::MalformedBearer)
-        );
+        let invalid_utf8 = CredentialSources { authorization: Some(&[b'B', 0xff]), ..Default::default() };
+        assert_eq!(credential(&invalid_utf8), Err(CredentialError::MalformedBearer));
     }
 
     #[test]
     fn reads_api_keys_from_header_or_query() {
-        assert_eq!(
-            credential(&src(None, Some("sk_1"), "/mcp/demo")),
-            Ok(Some(Credential::ApiKey("sk_1")))
-        );
-        assert_eq!(
-            credential(&src(None, None, "/mcp/demo?x=1&api-key=sk_2")),
-            Ok(Some(Credential::ApiKey("sk_2")))
-        );
+        assert_eq!(credential(&src(None, Some("sk_1"), "/mcp/demo")), Ok(Some(Credential::ApiKey("sk_1"))));
+        assert_eq!(credential(&src(None, None, "/mcp/demo?x=1&api-key=sk_2")), Ok(Some(Credential::ApiKey("sk_2"))));
     }
 
     #[test]
     fn two_credentials_are_ambiguous() {
-        assert_eq!(
-            credential(&src(Some("Bearer t"), Some("k"), "/")),
-            Err(CredentialError::Ambiguous)
-        );
-        assert_eq!(
-            credential(&src(None, Some("k"), "/?api-key=k")),
-            Err(CredentialError::Ambiguous)
-        );
-        assert_eq!(
-            credential(&src(None, None, "/?api-key=a&api-key=b")),
-            Err(CredentialError::Ambiguous)
-        );
+        assert_eq!(credential(&src(Some("Bearer t"), Some("k"), "/")), Err(CredentialError::Ambiguous));
+        assert_eq!(credential(&src(None, Some("k"), "/?api-key=k")), Err(CredentialError::Ambiguous));
+        assert_eq!(credential(&src(None, None, "/?api-key=a&api-key=b")), Err(CredentialError::Ambiguous));
     }
 
     #[test]
     fn removes_the_key_from_the_path() {
-        assert_eq!(
-            path_without_param("/mcp/demo?api-key=k", API_KEY_PARAM).as_deref(),
-            Some("/mcp/demo")
-        );
+        assert_eq!(path_without_param("/mcp/demo?api-key=k", API_KEY_PARAM).as_deref(), Some("/mcp/demo"));
         assert_eq!(
             path_without_param("/mcp/demo?a=1&api-key=k&b=2", API_KEY_PARAM).as_deref(),
             Some("/mcp/demo?a=1&b=2")
         );
         assert_eq!(path_without_param("/mcp/demo?a=1", API_KEY_PARAM), None);
         assert_eq!(path_without_param("/mcp/demo", API_KEY_PARAM), None);
-        assert_eq!(
-            path_without_param("/mcp/demo?api-keyx=1", API_KEY_PARAM),
-            None
-        );
+        assert_eq!(path_without_param("/mcp/demo?api-keyx=1", API_KEY_PARAM), None);
     }
 }

@@ -13,6 +13,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel, MetricType};
+use sekisho_contract::api_key::{VerifyRequest, VerifyResponse};
 use sekisho_contract::identity;
 use sekisho_contract::paths;
 use sekisho_contract::policy::FilterPolicy;
@@ -22,6 +23,7 @@ use crate::decision::{Gate, Grant, Head, HeadVerdict, Refusal};
 use crate::envoy_crypto;
 use crate::keys::Key;
 use crate::keys::KeySet;
+use crate::shared_keys;
 use crate::stats::{Counter, Tally};
 use crate::token::{PureRust, SignatureVerifier};
 
@@ -43,17 +45,14 @@ impl SignatureVerifier for EnvoyCrypto {
     fn verify(&self, key: &Key, signing_input: &[u8], signature: &[u8; 64]) -> bool {
         if self.available.get() {
             let der = envoy_crypto::ecdsa_der(signature);
-            let args =
-                envoy_crypto::encode_verify_request("sha256", &key.spki_der, &der, signing_input);
+            let args = envoy_crypto::encode_verify_request("sha256", &key.spki_der, &der, signing_input);
             match hostcalls::call_foreign_function("verify_signature", Some(&args)) {
                 Ok(Some(result)) => {
                     return envoy_crypto::decode_verify_result(&result) == Some(true);
                 }
                 Ok(None) => return false,
                 Err(proxy_wasm::types::Status::NotFound) => {
-                    log::warn!(
-                        "sekisho: Envoy has no verify_signature function; verifying inside the VM"
-                    );
+                    log::warn!("sekisho: Envoy has no verify_signature function; verifying inside the VM");
                     self.available.set(false);
                 }
                 Err(_) => return false,
@@ -134,9 +133,7 @@ impl Worker {
                 true
             }
             _ => {
-                log::warn!(
-                    "sekisho: keeping the last good policy: the service sent an invalid document"
-                );
+                log::warn!("sekisho: keeping the last good policy: the service sent an invalid document");
                 false
             }
         }
@@ -148,15 +145,23 @@ impl Worker {
 
     /// Fetches `path` from the service; the response arrives at the calling context.
     fn dispatch(&self, path: &str) -> Option<u32> {
+        self.call("GET", path, None)
+    }
+
+    /// Calls the service; the response arrives at the calling context.
+    fn call(&self, method: &str, path: &str, json: Option<&[u8]>) -> Option<u32> {
         let config = self.config();
-        let headers = vec![
-            (":method", "GET"),
+        let mut headers = vec![
+            (":method", method),
             (":path", path),
             (":authority", config.authz_authority.as_str()),
             ("accept", "application/json"),
         ];
+        if json.is_some() {
+            headers.push(("content-type", "application/json"));
+        }
         let timeout = Duration::from_millis(config.call_timeout_ms);
-        match hostcalls::dispatch_http_call(&config.authz_cluster, headers, None, vec![], timeout) {
+        match hostcalls::dispatch_http_call(&config.authz_cluster, headers, json, vec![], timeout) {
             Ok(token) => Some(token),
             Err(status) => {
                 log::warn!("sekisho: cannot call the authorization service ({status:?})");
@@ -180,22 +185,13 @@ fn now() -> i64 {
 
 /// The response body of an HTTP call, if it succeeded with 200.
 fn call_response_body(body_size: usize) -> Option<Vec<u8>> {
-    let status = hostcalls::get_map_value_bytes(
-        proxy_wasm::types::MapType::HttpCallResponseHeaders,
-        ":status",
-    )
-    .ok()
-    .flatten()?;
+    let status = hostcalls::get_map_value_bytes(proxy_wasm::types::MapType::HttpCallResponseHeaders, ":status")
+        .ok()
+        .flatten()?;
     if status.as_slice() != b"200" || body_size == 0 || body_size > MAX_DOCUMENT_BYTES {
         return None;
     }
-    hostcalls::get_buffer(
-        proxy_wasm::types::BufferType::HttpCallResponseBody,
-        0,
-        body_size,
-    )
-    .ok()
-    .flatten()
+    hostcalls::get_buffer(proxy_wasm::types::BufferType::HttpCallResponseBody, 0, body_size).ok().flatten()
 }
 
 #[derive(Default)]
@@ -212,10 +208,7 @@ impl Root {
         let config = worker.config();
         let (due, cas) = match hostcalls::get_shared_data(SHARED_NEXT_FETCH) {
             Ok((Some(v), cas)) => {
-                let next = std::str::from_utf8(&v)
-                    .ok()
-                    .and_then(|s| s.parse::<i64>().ok())
-                    .unwrap_or(0);
+                let next = std::str::from_utf8(&v).ok().and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
                 (now >= next, cas)
             }
             Ok((None, cas)) => (true, cas),
@@ -229,13 +222,7 @@ impl Root {
             return;
         }
         let lease_until = now + i64::try_from(config.retry_seconds).unwrap_or(1);
-        if due
-            && hostcalls::set_shared_data(
-                SHARED_NEXT_FETCH,
-                Some(lease_until.to_string().as_bytes()),
-                cas,
-            )
-            .is_err()
+        if due && hostcalls::set_shared_data(SHARED_NEXT_FETCH, Some(lease_until.to_string().as_bytes()), cas).is_err()
         {
             return; // another VM took the lease
         }
@@ -249,13 +236,7 @@ impl Root {
 }
 
 impl Context for Root {
-    fn on_http_call_response(
-        &mut self,
-        token: u32,
-        _headers: usize,
-        body_size: usize,
-        _trailers: usize,
-    ) {
+    fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _trailers: usize) {
         let Some(worker) = self.worker.clone() else {
             return;
         };
@@ -266,29 +247,18 @@ impl Context for Root {
             if let (true, Some(b)) = (ok, &body) {
                 publish(SHARED_JWKS, b);
             }
-            worker.count(if ok {
-                Counter::JwksRefreshOk
-            } else {
-                Counter::JwksRefreshFailed
-            });
+            worker.count(if ok { Counter::JwksRefreshOk } else { Counter::JwksRefreshFailed });
         } else if self.policy_call == Some(token) {
             self.policy_call = None;
             let ok = body.as_deref().is_some_and(|b| worker.accept_policy(b));
             if let (true, Some(b)) = (ok, &body) {
                 publish(SHARED_POLICY, b);
             }
-            worker.count(if ok {
-                Counter::PolicyRefreshOk
-            } else {
-                Counter::PolicyRefreshFailed
-            });
+            worker.count(if ok { Counter::PolicyRefreshOk } else { Counter::PolicyRefreshFailed });
             if ok {
                 let refresh = i64::try_from(worker.config().refresh_seconds).unwrap_or(30);
-                let _ = hostcalls::set_shared_data(
-                    SHARED_NEXT_FETCH,
-                    Some((now() + refresh).to_string().as_bytes()),
-                    None,
-                );
+                let _ =
+                    hostcalls::set_shared_data(SHARED_NEXT_FETCH, Some((now() + refresh).to_string().as_bytes()), None);
             }
         }
     }
@@ -296,14 +266,10 @@ impl Context for Root {
 
 impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
-        let raw = hostcalls::get_buffer(
-            proxy_wasm::types::BufferType::PluginConfiguration,
-            0,
-            usize::MAX,
-        )
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+        let raw = hostcalls::get_buffer(proxy_wasm::types::BufferType::PluginConfiguration, 0, usize::MAX)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
         let config = match FilterConfig::parse(&raw) {
             Ok(c) => c,
             Err(e) => {
@@ -311,15 +277,11 @@ impl RootContext for Root {
                 return false;
             }
         };
-        let metrics = Counter::ALL
-            .iter()
-            .map(|c| hostcalls::define_metric(MetricType::Counter, c.name()).unwrap_or(0))
-            .collect();
+        let metrics =
+            Counter::ALL.iter().map(|c| hostcalls::define_metric(MetricType::Counter, c.name()).unwrap_or(0)).collect();
         let worker = Rc::new(Worker {
             gate: RefCell::new(Gate::new(config)),
-            crypto: EnvoyCrypto {
-                available: Cell::new(true),
-            },
+            crypto: EnvoyCrypto { available: Cell::new(true) },
             metrics,
             jwks_cas: Cell::new(None),
             policy_cas: Cell::new(None),
@@ -341,11 +303,7 @@ impl RootContext for Root {
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         let worker = self.worker.clone()?;
-        Some(Box::new(Mcp {
-            worker,
-            state: State::Head,
-            buffered: None,
-        }))
+        Some(Box::new(Mcp { worker, state: State::Head, buffered: None }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -353,12 +311,21 @@ impl RootContext for Root {
     }
 }
 
+/// What a paused request waits for from the service.
+enum Fetch {
+    /// The JWKS, for a token with an unknown `kid`.
+    Keys,
+    /// The verdict on an API key not seen lately.
+    ApiKey(String),
+}
+
 enum State {
     Head,
-    /// Paused while the keys are refreshed for an unknown `kid`.
-    AwaitingKeys {
+    /// Paused while the service is asked something.
+    Awaiting {
         call: u32,
         end_of_stream: bool,
+        fetch: Fetch,
     },
     /// Authenticated; the body decides.
     AwaitingBody(Grant),
@@ -374,12 +341,10 @@ struct Mcp {
 
 impl Mcp {
     fn header(&self, name: &str) -> Option<Vec<u8>> {
-        hostcalls::get_map_value_bytes(proxy_wasm::types::MapType::HttpRequestHeaders, name)
-            .ok()
-            .flatten()
+        hostcalls::get_map_value_bytes(proxy_wasm::types::MapType::HttpRequestHeaders, name).ok().flatten()
     }
 
-    fn decide_head(&mut self, may_refresh: bool) -> HeadVerdict {
+    fn decide_head(&mut self, may_fetch: bool) -> HeadVerdict {
         let method = self.header(":method").unwrap_or_default();
         let path_bytes = self.header(":path").unwrap_or_default();
         let authorization = self.header("authorization");
@@ -394,11 +359,7 @@ impl Mcp {
             api_key: api_key.as_deref(),
             now: now(),
         };
-        let verdict =
-            self.worker
-                .gate
-                .borrow_mut()
-                .decide_head(&head, &self.worker.crypto, may_refresh);
+        let verdict = self.worker.gate.borrow_mut().decide_head(&head, &self.worker.crypto, may_fetch);
         self.worker.flush_stats();
         verdict
     }
@@ -407,30 +368,24 @@ impl Mcp {
     fn apply(&self, grant: &Grant) {
         use proxy_wasm::types::MapType::HttpRequestHeaders;
         if let Ok(headers) = hostcalls::get_map_bytes(HttpRequestHeaders) {
-            for (name, _) in headers
-                .iter()
-                .filter(|(n, _)| n.starts_with(identity::PREFIX))
-            {
+            for (name, _) in headers.iter().filter(|(n, _)| n.starts_with(identity::PREFIX)) {
                 let _ = hostcalls::set_map_value_bytes(HttpRequestHeaders, name, None);
             }
         }
         let _ = hostcalls::set_map_value_bytes(HttpRequestHeaders, "authorization", None);
         let _ = hostcalls::set_map_value_bytes(HttpRequestHeaders, "x-api-key", None);
         if let Some(path) = &grant.rewritten_path {
-            let _ =
-                hostcalls::set_map_value_bytes(HttpRequestHeaders, ":path", Some(path.as_bytes()));
+            let _ = hostcalls::set_map_value_bytes(HttpRequestHeaders, ":path", Some(path.as_bytes()));
         }
         for (name, value) in grant.identity_headers() {
-            let _ =
-                hostcalls::set_map_value_bytes(HttpRequestHeaders, name, Some(value.as_bytes()));
+            let _ = hostcalls::set_map_value_bytes(HttpRequestHeaders, name, Some(value.as_bytes()));
         }
     }
 
     fn refuse(&mut self, r: &Refusal) -> Action {
         self.state = State::Decided;
         let headers: Vec<(&str, &str)> = r.headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
-        let _ =
-            hostcalls::send_http_response(u32::from(r.status), headers, Some(r.body.as_bytes()));
+        let _ = hostcalls::send_http_response(u32::from(r.status), headers, Some(r.body.as_bytes()));
         Action::Pause
     }
 
@@ -455,22 +410,17 @@ impl Mcp {
                 self.state = State::AwaitingBody(grant);
                 Action::Pause
             }
+            HeadVerdict::LookupApiKey(key) => self.look_up_api_key(key, end_of_stream),
             HeadVerdict::UnknownKey => {
                 let now = now();
                 let since = now - self.worker.last_unknown_kid_refresh.get();
-                let min =
-                    i64::try_from(self.worker.config().unknown_kid_refresh_seconds).unwrap_or(10);
-                let call = (since >= min)
-                    .then(|| self.worker.dispatch(paths::JWKS))
-                    .flatten();
+                let min = i64::try_from(self.worker.config().unknown_kid_refresh_seconds).unwrap_or(10);
+                let call = (since >= min).then(|| self.worker.dispatch(paths::JWKS)).flatten();
                 match call {
                     Some(call) => {
                         self.worker.last_unknown_kid_refresh.set(now);
                         self.worker.count(Counter::UnknownKidRefresh);
-                        self.state = State::AwaitingKeys {
-                            call,
-                            end_of_stream,
-                        };
+                        self.state = State::Awaiting { call, end_of_stream, fetch: Fetch::Keys };
                         Action::Pause
                     }
                     None => {
@@ -480,6 +430,46 @@ impl Mcp {
                 }
             }
         }
+    }
+
+    /// A verdict another worker cached, else a call to the service.
+    fn look_up_api_key(&mut self, key: String, end_of_stream: bool) -> Action {
+        let now = now();
+        let (slot, digest) = shared_keys::slot_of(&key);
+        if let Ok((Some(stored), _)) = hostcalls::get_shared_data(&slot)
+            && let Some((answer, valid_until)) = shared_keys::decode(&stored, &digest, now)
+            && let Ok(answer) = serde_json::from_slice::<VerifyResponse>(answer)
+        {
+            self.worker.gate.borrow_mut().record_api_key(&key, &answer, now, valid_until);
+            self.worker.count(Counter::ApiKeySharedHit);
+            let verdict = self.decide_head(false);
+            return self.act(verdict, end_of_stream);
+        }
+        let request = serde_json::to_vec(&VerifyRequest { api_key: key.clone() }).unwrap_or_default();
+        match self.worker.call("POST", paths::API_KEY_VERIFY, Some(&request)) {
+            Some(call) => {
+                self.worker.count(Counter::ApiKeyLookup);
+                self.state = State::Awaiting { call, end_of_stream, fetch: Fetch::ApiKey(key) };
+                Action::Pause
+            }
+            None => {
+                self.worker.count(Counter::ApiKeyLookupFailed);
+                let verdict = self.decide_head(false);
+                self.act(verdict, end_of_stream)
+            }
+        }
+    }
+
+    /// Takes the service's answer about an API key, and shares it with the other workers.
+    fn accept_api_key_answer(&self, key: &str, body: Option<Vec<u8>>) {
+        let Some(answer) = body.and_then(|b| serde_json::from_slice::<VerifyResponse>(&b).ok().map(|a| (a, b))) else {
+            self.worker.count(Counter::ApiKeyLookupFailed);
+            return;
+        };
+        let now = now();
+        let valid_until = self.worker.gate.borrow_mut().record_api_key(key, &answer.0, now, i64::MAX);
+        let (slot, digest) = shared_keys::slot_of(key);
+        let _ = hostcalls::set_shared_data(&slot, Some(&shared_keys::encode(&digest, valid_until, &answer.1)), None);
     }
 
     fn decide_body(&mut self, grant: &Grant, body: &[u8]) -> Action {
@@ -496,40 +486,34 @@ impl Mcp {
 }
 
 impl Context for Mcp {
-    fn on_http_call_response(
-        &mut self,
-        token: u32,
-        _headers: usize,
-        body_size: usize,
-        _trailers: usize,
-    ) {
-        let State::AwaitingKeys {
-            call,
-            end_of_stream,
-        } = self.state
-        else {
-            return;
-        };
+    fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _trailers: usize) {
+        let State::Awaiting { call, end_of_stream, .. } = self.state else { return };
         if call != token {
             return;
         }
-        if let Some(body) = call_response_body(body_size)
-            && self.worker.accept_jwks(&body)
-        {
-            publish(SHARED_JWKS, &body);
-            self.worker.count(Counter::JwksRefreshOk);
-        } else {
-            self.worker.count(Counter::JwksRefreshFailed);
+        let State::Awaiting { fetch, .. } = std::mem::replace(&mut self.state, State::Head) else { return };
+        let body = call_response_body(body_size);
+        match fetch {
+            Fetch::Keys => {
+                if let Some(body) = body
+                    && self.worker.accept_jwks(&body)
+                {
+                    publish(SHARED_JWKS, &body);
+                    self.worker.count(Counter::JwksRefreshOk);
+                } else {
+                    self.worker.count(Counter::JwksRefreshFailed);
+                }
+            }
+            Fetch::ApiKey(key) => self.accept_api_key_answer(&key, body),
         }
         let verdict = self.decide_head(false);
         let action = match (verdict, self.buffered) {
             (HeadVerdict::ReadBody(grant), Some(size)) => {
                 self.apply(&grant);
-                let body =
-                    hostcalls::get_buffer(proxy_wasm::types::BufferType::HttpRequestBody, 0, size)
-                        .ok()
-                        .flatten()
-                        .unwrap_or_default();
+                let body = hostcalls::get_buffer(proxy_wasm::types::BufferType::HttpRequestBody, 0, size)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default();
                 self.decide_body(&grant, &body)
             }
             (other, _) => self.act(other, end_of_stream),
@@ -555,7 +539,7 @@ impl HttpContext for Mcp {
             return self.refuse(&refusal);
         }
         match &self.state {
-            State::AwaitingKeys { .. } => {
+            State::Awaiting { .. } => {
                 self.buffered = end_of_stream.then_some(body_size);
                 Action::Pause
             }
@@ -564,14 +548,10 @@ impl HttpContext for Mcp {
                     return Action::Pause;
                 }
                 let grant = grant.clone();
-                let body = hostcalls::get_buffer(
-                    proxy_wasm::types::BufferType::HttpRequestBody,
-                    0,
-                    body_size,
-                )
-                .ok()
-                .flatten()
-                .unwrap_or_default();
+                let body = hostcalls::get_buffer(proxy_wasm::types::BufferType::HttpRequestBody, 0, body_size)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default();
                 self.decide_body(&grant, &body)
             }
             State::Head | State::Decided => Action::Continue,

@@ -22,10 +22,13 @@ pub enum Counter {
     PolicyRefreshOk,
     PolicyRefreshFailed,
     UnknownKidRefresh,
+    ApiKeyLookup,
+    ApiKeyLookupFailed,
+    ApiKeySharedHit,
 }
 
 impl Counter {
-    pub const ALL: [Counter; 15] = [
+    pub const ALL: [Counter; 18] = [
         Counter::Allowed,
         Counter::DeniedMissingCredential,
         Counter::DeniedInvalidToken,
@@ -41,6 +44,9 @@ impl Counter {
         Counter::PolicyRefreshOk,
         Counter::PolicyRefreshFailed,
         Counter::UnknownKidRefresh,
+        Counter::ApiKeyLookup,
+        Counter::ApiKeyLookupFailed,
+        Counter::ApiKeySharedHit,
     ];
 
     pub fn name(self) -> &'static str {
@@ -60,6 +66,9 @@ impl Counter {
             Counter::PolicyRefreshOk => "sekisho.policy.refresh_ok",
             Counter::PolicyRefreshFailed => "sekisho.policy.refresh_failed",
             Counter::UnknownKidRefresh => "sekisho.jwks.unknown_kid_refresh",
+            Counter::ApiKeyLookup => "sekisho.api_key.lookups",
+            Counter::ApiKeyLookupFailed => "sekisho.api_key.lookup_failed",
+            Counter::ApiKeySharedHit => "sekisho.api_key.shared_hit",
         }
     }
 

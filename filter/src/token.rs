@@ -21,8 +21,7 @@ impl SignatureVerifier for PureRust {
     fn verify(&self, key: &Key, signing_input: &[u8], signature: &[u8; 64]) -> bool {
         use p256::ecdsa::Signature;
         use p256::ecdsa::signature::Verifier;
-        Signature::from_slice(signature)
-            .is_ok_and(|sig| key.verifying.verify(signing_input, &sig).is_ok())
+        Signature::from_slice(signature).is_ok_and(|sig| key.verifying.verify(signing_input, &sig).is_ok())
     }
 }
 
@@ -54,9 +53,7 @@ impl TokenError {
         match self {
             TokenError::Jws(JwsError::TooLarge) => "token_too_large",
             TokenError::Jws(JwsError::AlgorithmNotAllowed) => "algorithm_not_allowed",
-            TokenError::Jws(JwsError::EmbeddedKey | JwsError::CriticalExtension) => {
-                "header_not_allowed"
-            }
+            TokenError::Jws(JwsError::EmbeddedKey | JwsError::CriticalExtension) => "header_not_allowed",
             TokenError::Jws(JwsError::WrongType) => "wrong_type",
             TokenError::Jws(JwsError::BadSignature) | TokenError::BadSignature => "bad_signature",
             TokenError::Jws(JwsError::BadClaims) => "bad_claims",
@@ -81,18 +78,12 @@ pub fn verify(
     max_len: usize,
 ) -> Result<VerifiedToken, TokenError> {
     let parsed = jws::parse(token, max_len, jws::ACCESS_TOKEN_TYP).map_err(TokenError::Jws)?;
-    let key = keys
-        .get(&parsed.kid)
-        .ok_or_else(|| TokenError::UnknownKey {
-            kid: parsed.kid.clone(),
-        })?;
+    let key = keys.get(&parsed.kid).ok_or_else(|| TokenError::UnknownKey { kid: parsed.kid.clone() })?;
     if !verifier.verify(key, parsed.signing_input.as_bytes(), &parsed.signature) {
         return Err(TokenError::BadSignature);
     }
     let claims: AccessTokenClaims = parsed.claims().map_err(TokenError::Jws)?;
     expect.check(&claims).map_err(TokenError::Claims)?;
-    let scopes = claims
-        .scopes()
-        .map_err(|_| TokenError::Claims(ClaimsError::BadScope))?;
+    let scopes = claims.scopes().map_err(|_| TokenError::Claims(ClaimsError::BadScope))?;
     Ok(VerifiedToken { claims, scopes })
 }

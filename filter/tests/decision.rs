@@ -3,6 +3,7 @@
 
 use p256::ecdsa::SigningKey;
 use proptest::prelude::*;
+use sekisho_contract::api_key::{InvalidReason, ValidKey, Verdict, VerifyResponse};
 use sekisho_contract::claims::{AccessTokenClaims, Audience};
 use sekisho_contract::jwk::{Jwk, Jwks};
 use sekisho_contract::jws;
@@ -45,19 +46,13 @@ fn sign(c: &AccessTokenClaims) -> String {
 }
 
 fn instance(id: &str, mode: AuthMode) -> InstancePolicy {
-    InstancePolicy {
-        id: id.into(),
-        auth_mode: mode,
-        ..Default::default()
-    }
+    InstancePolicy { id: id.into(), auth_mode: mode, ..Default::default() }
 }
 
 fn gate() -> Gate {
     let mut g = Gate::new(FilterConfig::default());
     let mut tools = instance("tools", AuthMode::Oauth);
-    tools
-        .tool_scopes
-        .insert("deploy".into(), "mcp:admin".into());
+    tools.tool_scopes.insert("deploy".into(), "mcp:admin".into());
     g.set_policy(FilterPolicy {
         issuer: BASE.into(),
         instances: vec![
@@ -69,9 +64,7 @@ fn gate() -> Gate {
         ],
         revoked: vec![],
     });
-    let jwks = Jwks {
-        keys: vec![Jwk::es256(signing_key(1).verifying_key())],
-    };
+    let jwks = Jwks { keys: vec![Jwk::es256(signing_key(1).verifying_key())] };
     g.set_keys(KeySet::from_jwks(&serde_json::to_vec(&jwks).unwrap()).unwrap());
     g
 }
@@ -79,13 +72,7 @@ fn gate() -> Gate {
 fn post(path: &str, auth: Option<&str>) -> Head<'static> {
     let path: &'static str = Box::leak(path.to_owned().into_boxed_str());
     let authorization = auth.map(|a| &*Box::leak(a.to_owned().into_bytes().into_boxed_slice()));
-    Head {
-        method: b"POST",
-        path,
-        authorization,
-        api_key: None,
-        now: NOW,
-    }
+    Head { method: b"POST", path, authorization, api_key: None, now: NOW }
 }
 
 fn bearer(token: &str) -> String {
@@ -116,16 +103,9 @@ fn a_valid_write_token_is_allowed_without_reading_the_body() {
     let mut g = gate();
     let token = sign(&claims("demo", "mcp:read mcp:write"));
     let verdict = g.decide_head(&post("/mcp/demo", Some(&bearer(&token))), &PureRust, true);
-    let HeadVerdict::Allow(grant) = verdict else {
-        panic!("{verdict:?}")
-    };
+    let HeadVerdict::Allow(grant) = verdict else { panic!("{verdict:?}") };
     let headers = grant.identity_headers();
-    let get = |n: &str| {
-        headers
-            .iter()
-            .find(|(k, _)| *k == n)
-            .map(|(_, v)| v.as_str())
-    };
+    let get = |n: &str| headers.iter().find(|(k, _)| *k == n).map(|(_, v)| v.as_str());
     assert_eq!(get("x-sekisho-subject"), Some("alice"));
     assert_eq!(get("x-sekisho-client-id"), Some("client-1"));
     assert_eq!(get("x-sekisho-scopes"), Some("mcp:read mcp:write"));
@@ -158,22 +138,14 @@ fn bad_tokens_are_invalid_token() {
     early.nbf = Some(NOW + 120);
     let mut wrong_iss = claims("demo", "mcp:read");
     wrong_iss.iss = format!("{BASE}/");
-    let wrong_sig = jws::sign_es256(
-        &claims("demo", "mcp:read"),
-        jws::ACCESS_TOKEN_TYP,
-        &kid(&signing_key(1)),
-        &other_key,
-    )
-    .unwrap();
+    let wrong_sig =
+        jws::sign_es256(&claims("demo", "mcp:read"), jws::ACCESS_TOKEN_TYP, &kid(&signing_key(1)), &other_key).unwrap();
     let b64 = |v: serde_json::Value| {
         use base64::Engine;
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&v).unwrap())
     };
     let payload = b64(serde_json::to_value(claims("demo", "mcp:admin")).unwrap());
-    let alg_none = format!(
-        "{}.{payload}.",
-        b64(json!({"alg": "none", "typ": "at+jwt", "kid": kid(&signing_key(1))}))
-    );
+    let alg_none = format!("{}.{payload}.", b64(json!({"alg": "none", "typ": "at+jwt", "kid": kid(&signing_key(1))})));
     let hs256 = format!(
         "{}.{payload}.{}",
         b64(json!({"alg": "HS256", "typ": "at+jwt", "kid": kid(&signing_key(1))})),
@@ -192,21 +164,11 @@ fn bad_tokens_are_invalid_token() {
     for (what, token) in cases {
         let mut g = gate();
         let r = refused(g.decide_head(&post("/mcp/demo", Some(&bearer(&token))), &PureRust, true));
-        assert_eq!(
-            (r.status, error_of(&r).as_str()),
-            (401, "invalid_token"),
-            "{what}"
-        );
+        assert_eq!((r.status, error_of(&r).as_str()), (401, "invalid_token"), "{what}");
         let challenge = r.header("www-authenticate").unwrap();
-        assert!(
-            challenge.starts_with("Bearer error=\"invalid_token\", error_description="),
-            "{what}: {challenge}"
-        );
+        assert!(challenge.starts_with("Bearer error=\"invalid_token\", error_description="), "{what}: {challenge}");
         assert!(challenge.contains("resource_metadata="), "{what}");
-        assert!(
-            !challenge.contains(&token[..token.len().min(20)]) || token == "garbage",
-            "{what}: token echoed"
-        );
+        assert!(!challenge.contains(&token[..token.len().min(20)]) || token == "garbage", "{what}: token echoed");
         assert_eq!(g.tally.get(Counter::DeniedInvalidToken), 1, "{what}");
     }
 }
@@ -215,27 +177,13 @@ fn bad_tokens_are_invalid_token() {
 fn an_unknown_key_asks_for_a_refresh_once_then_refuses() {
     let mut g = gate();
     let key = signing_key(3);
-    let token = jws::sign_es256(
-        &claims("demo", "mcp:read"),
-        jws::ACCESS_TOKEN_TYP,
-        &kid(&key),
-        &key,
-    )
-    .unwrap();
+    let token = jws::sign_es256(&claims("demo", "mcp:read"), jws::ACCESS_TOKEN_TYP, &kid(&key), &key).unwrap();
     let head = post("/mcp/demo", Some(&bearer(&token)));
-    assert!(matches!(
-        g.decide_head(&head, &PureRust, true),
-        HeadVerdict::UnknownKey
-    ));
+    assert!(matches!(g.decide_head(&head, &PureRust, true), HeadVerdict::UnknownKey));
     let r = refused(g.decide_head(&head, &PureRust, false));
     assert_eq!(r.status, 401);
     // Once the refreshed key set has the key, the same token passes.
-    let jwks = Jwks {
-        keys: vec![
-            Jwk::es256(signing_key(1).verifying_key()),
-            Jwk::es256(key.verifying_key()),
-        ],
-    };
+    let jwks = Jwks { keys: vec![Jwk::es256(signing_key(1).verifying_key()), Jwk::es256(key.verifying_key())] };
     g.set_keys(KeySet::from_jwks(&serde_json::to_vec(&jwks).unwrap()).unwrap());
     granted(g.decide_head(&head, &PureRust, false));
 }
@@ -258,13 +206,7 @@ fn a_seen_token_costs_a_cache_hit_until_it_expires() {
     for _ in 0..3 {
         granted(g.decide_head(&post("/mcp/demo", Some(&bearer(&token))), &PureRust, true));
     }
-    assert_eq!(
-        (
-            g.tally.get(Counter::CacheMiss),
-            g.tally.get(Counter::CacheHit)
-        ),
-        (1, 2)
-    );
+    assert_eq!((g.tally.get(Counter::CacheMiss), g.tally.get(Counter::CacheHit)), (1, 2));
     let mut late = post("/mcp/demo", Some(&bearer(&token)));
     late.now = NOW + 900 + 30;
     let r = refused(g.decide_head(&late, &PureRust, true));
@@ -277,29 +219,16 @@ fn read_only_tokens_may_list_but_not_call_tools() {
     let mut g = gate();
     let token = sign(&claims("demo", "mcp:read"));
     let head = post("/mcp/demo", Some(&bearer(&token)));
-    let HeadVerdict::ReadBody(grant) = g.decide_head(&head, &PureRust, true) else {
-        panic!("body needed")
-    };
-    assert_eq!(
-        g.decide_body(&grant, br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#),
-        Ok(())
-    );
+    let HeadVerdict::ReadBody(grant) = g.decide_head(&head, &PureRust, true) else { panic!("body needed") };
+    assert_eq!(g.decide_body(&grant, br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#), Ok(()));
     let r = g
-        .decide_body(
-            &grant,
-            br#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"add_note"}}"#,
-        )
+        .decide_body(&grant, br#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"add_note"}}"#)
         .unwrap_err();
     assert_eq!(r.status, 403);
     let challenge = r.header("www-authenticate").unwrap();
-    assert!(
-        challenge.starts_with("Bearer error=\"insufficient_scope\""),
-        "{challenge}"
-    );
+    assert!(challenge.starts_with("Bearer error=\"insufficient_scope\""), "{challenge}");
     assert!(challenge.contains("scope=\"mcp:write\""), "{challenge}");
-    assert!(challenge.contains(&format!(
-        "resource_metadata=\"{BASE}/.well-known/oauth-protected-resource/mcp/demo\""
-    )));
+    assert!(challenge.contains(&format!("resource_metadata=\"{BASE}/.well-known/oauth-protected-resource/mcp/demo\"")));
 }
 
 #[test]
@@ -308,46 +237,28 @@ fn tool_policies_name_every_scope_a_batch_needs() {
     let token = sign(&claims("tools", "mcp:write"));
     let head = post("/mcp/tools", Some(&bearer(&token)));
     // A custom policy means mcp:write no longer covers everything: read the body.
-    let HeadVerdict::ReadBody(grant) = g.decide_head(&head, &PureRust, true) else {
-        panic!("body needed")
-    };
+    let HeadVerdict::ReadBody(grant) = g.decide_head(&head, &PureRust, true) else { panic!("body needed") };
     assert_eq!(
-        g.decide_body(
-            &grant,
-            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}"#
-        ),
+        g.decide_body(&grant, br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}"#),
         Ok(())
     );
     let batch = br#"[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}},
                      {"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"deploy"}}]"#;
     let r = g.decide_body(&grant, batch).unwrap_err();
-    assert!(
-        r.header("www-authenticate")
-            .unwrap()
-            .contains("scope=\"mcp:write mcp:admin\"")
-    );
+    assert!(r.header("www-authenticate").unwrap().contains("scope=\"mcp:write mcp:admin\""));
 }
 
 #[test]
 fn broken_json_rpc_is_a_400_with_a_json_rpc_error() {
     let mut g = gate();
     let token = sign(&claims("demo", "mcp:read"));
-    let HeadVerdict::ReadBody(grant) =
-        g.decide_head(&post("/mcp/demo", Some(&bearer(&token))), &PureRust, true)
-    else {
+    let HeadVerdict::ReadBody(grant) = g.decide_head(&post("/mcp/demo", Some(&bearer(&token))), &PureRust, true) else {
         panic!("body needed")
     };
-    for (body, code) in [
-        (&b"{not json"[..], -32700),
-        (b"{\"id\":1}", -32600),
-        (b"", -32700),
-    ] {
+    for (body, code) in [(&b"{not json"[..], -32700), (b"{\"id\":1}", -32600), (b"", -32700)] {
         let r = g.decide_body(&grant, body).unwrap_err();
         let json: serde_json::Value = serde_json::from_str(&r.body).unwrap();
-        assert_eq!(
-            (r.status, json["error"]["code"].as_i64()),
-            (400, Some(code))
-        );
+        assert_eq!((r.status, json["error"]["code"].as_i64()), (400, Some(code)));
     }
 }
 
@@ -357,15 +268,9 @@ fn get_and_delete_need_read_scope_only() {
     let token = sign(&claims("demo", "mcp:read"));
     let mut head = post("/mcp/demo", Some(&bearer(&token)));
     head.method = b"GET";
-    assert!(matches!(
-        g.decide_head(&head, &PureRust, true),
-        HeadVerdict::Allow(_)
-    ));
+    assert!(matches!(g.decide_head(&head, &PureRust, true), HeadVerdict::Allow(_)));
     head.method = b"DELETE";
-    assert!(matches!(
-        g.decide_head(&head, &PureRust, true),
-        HeadVerdict::Allow(_)
-    ));
+    assert!(matches!(g.decide_head(&head, &PureRust, true), HeadVerdict::Allow(_)));
     head.method = b"PUT";
     assert_eq!(refused(g.decide_head(&head, &PureRust, true)).status, 405);
 }
@@ -375,22 +280,10 @@ fn paths_preflights_and_unknown_instances() {
     let mut g = gate();
     let mut head = post("/mcp/demo", None);
     head.method = b"OPTIONS";
-    assert!(matches!(
-        g.decide_head(&head, &PureRust, true),
-        HeadVerdict::PassThrough
-    ));
-    assert!(matches!(
-        g.decide_head(&post("/oauth/token", None), &PureRust, true),
-        HeadVerdict::PassThrough
-    ));
-    assert_eq!(
-        refused(g.decide_head(&post("/mcp/nope", None), &PureRust, true)).status,
-        404
-    );
-    assert_eq!(
-        refused(g.decide_head(&post("/mcp/%2e%2e", None), &PureRust, true)).status,
-        404
-    );
+    assert!(matches!(g.decide_head(&head, &PureRust, true), HeadVerdict::PassThrough));
+    assert!(matches!(g.decide_head(&post("/oauth/token", None), &PureRust, true), HeadVerdict::PassThrough));
+    assert_eq!(refused(g.decide_head(&post("/mcp/nope", None), &PureRust, true)).status, 404);
+    assert_eq!(refused(g.decide_head(&post("/mcp/%2e%2e", None), &PureRust, true)).status, 404);
 }
 
 #[test]
@@ -407,35 +300,21 @@ fn auth_modes_decide_which_credentials_count() {
     let mut g = gate();
     let token = sign(&claims("keys", "mcp:write"));
     let r = refused(g.decide_head(&post("/mcp/keys", Some(&bearer(&token))), &PureRust, true));
-    assert!(
-        r.header("www-authenticate")
-            .unwrap()
-            .contains("accepts API keys only")
-    );
+    assert!(r.header("www-authenticate").unwrap().contains("accepts API keys only"));
     let mut head = post("/mcp/demo?api-key=sk_x", None);
     let r = refused(g.decide_head(&head, &PureRust, true));
-    assert!(
-        r.header("www-authenticate")
-            .unwrap()
-            .contains("does not accept API keys")
-    );
+    assert!(r.header("www-authenticate").unwrap().contains("does not accept API keys"));
     head.path = "/mcp/open?api-key=sk_x&a=1";
     let grant = granted(g.decide_head(&head, &PureRust, true));
     assert_eq!(grant.rewritten_path.as_deref(), Some("/mcp/open?a=1"));
-    assert_eq!(
-        grant.identity_headers()[0],
-        ("x-sekisho-auth", "none".to_owned())
-    );
+    assert_eq!(grant.identity_headers()[0], ("x-sekisho-auth", "none".to_owned()));
 }
 
 #[test]
 fn two_credentials_are_a_bad_request() {
     let mut g = gate();
     let token = sign(&claims("demo", "mcp:write"));
-    let head = Head {
-        api_key: Some(b"sk_x"),
-        ..post("/mcp/demo", Some(&bearer(&token)))
-    };
+    let head = Head { api_key: Some(b"sk_x"), ..post("/mcp/demo", Some(&bearer(&token))) };
     let r = refused(g.decide_head(&head, &PureRust, true));
     assert_eq!((r.status, error_of(&r).as_str()), (400, "invalid_request"));
 }
@@ -447,9 +326,7 @@ fn a_new_key_set_drops_cached_tokens() {
     granted(g.decide_head(&post("/mcp/demo", Some(&bearer(&token))), &PureRust, true));
     assert_eq!(g.cached_tokens(), 1);
     // The signing key is withdrawn: its tokens must stop working at once.
-    let jwks = Jwks {
-        keys: vec![Jwk::es256(signing_key(4).verifying_key())],
-    };
+    let jwks = Jwks { keys: vec![Jwk::es256(signing_key(4).verifying_key())] };
     g.set_keys(KeySet::from_jwks(&serde_json::to_vec(&jwks).unwrap()).unwrap());
     assert_eq!(g.cached_tokens(), 0);
     assert!(matches!(
@@ -466,10 +343,7 @@ fn a_revoked_token_stops_working_even_when_cached() {
     let mut policy = FilterPolicy {
         issuer: BASE.into(),
         instances: vec![instance("demo", AuthMode::Oauth)],
-        revoked: vec![RevokedToken {
-            jti: "jti-1".into(),
-            exp: NOW + 900,
-        }],
+        revoked: vec![RevokedToken { jti: "jti-1".into(), exp: NOW + 900 }],
     };
     g.set_policy(policy.clone());
     let r = refused(g.decide_head(&post("/mcp/demo", Some(&bearer(&token))), &PureRust, true));
@@ -477,6 +351,139 @@ fn a_revoked_token_stops_working_even_when_cached() {
     policy.revoked.clear();
     g.set_policy(policy);
     granted(g.decide_head(&post("/mcp/demo", Some(&bearer(&token))), &PureRust, true));
+}
+
+fn api_key() -> String {
+    let mut n = 7u8;
+    sekisho_contract::api_key::generate(|buf| {
+        for b in buf {
+            *b = n;
+            n = n.wrapping_mul(31).wrapping_add(11);
+        }
+    })
+}
+
+fn with_key(path: &str, key: &str) -> Head<'static> {
+    let key: &'static [u8] = Box::leak(key.to_owned().into_bytes().into_boxed_slice());
+    Head { api_key: Some(key), ..post(path, None) }
+}
+
+fn valid_answer(instances: &[&str], scope: &str) -> VerifyResponse {
+    VerifyResponse {
+        verdict: Verdict::Valid(ValidKey {
+            key_id: "ak_1".into(),
+            instances: instances.iter().map(|i| (*i).to_owned()).collect(),
+            scope: scope.into(),
+            expires_at: None,
+        }),
+        cache_seconds: 30,
+    }
+}
+
+#[test]
+fn a_malformed_api_key_is_refused_without_asking_the_service() {
+    let mut g = gate();
+    let mut key = api_key();
+    key.replace_range(10..11, if &key[10..11] == "a" { "b" } else { "a" });
+    let r = refused(g.decide_head(&with_key("/mcp/keys", &key), &PureRust, true));
+    assert_eq!(r.status, 401);
+    assert!(r.header("www-authenticate").unwrap().contains("malformed"));
+}
+
+#[test]
+fn an_api_key_is_looked_up_once_then_served_from_the_cache_until_the_bound() {
+    let mut g = gate();
+    let key = api_key();
+    let head = with_key("/mcp/keys", &key);
+    let HeadVerdict::LookupApiKey(asked) = g.decide_head(&head, &PureRust, true) else { panic!("lookup expected") };
+    assert_eq!(asked, key);
+    let until = g.record_api_key(&key, &valid_answer(&["keys"], "mcp:read mcp:write"), NOW, i64::MAX);
+    assert_eq!(until, NOW + 30);
+    let grant = granted(g.decide_head(&head, &PureRust, true));
+    assert_eq!(grant.kind, sekisho_contract::identity::AuthKind::ApiKey);
+    assert_eq!(grant.subject.as_deref(), Some("ak_1"));
+    // Query-string keys are taken out of the path.
+    let from_query = post(&format!("/mcp/keys?api-key={key}&x=1"), None);
+    assert_eq!(granted(g.decide_head(&from_query, &PureRust, true)).rewritten_path.as_deref(), Some("/mcp/keys?x=1"));
+    // After the bound the service is asked again (so a revocation lands within it).
+    let mut later = head;
+    later.now = NOW + 30;
+    assert!(matches!(g.decide_head(&later, &PureRust, true), HeadVerdict::LookupApiKey(_)));
+}
+
+#[test]
+fn an_api_key_for_another_instance_is_forbidden() {
+    let mut g = gate();
+    let key = api_key();
+    g.record_api_key(&key, &valid_answer(&["other"], "mcp:write"), NOW, i64::MAX);
+    let mut policy_with_both = FilterPolicy {
+        issuer: BASE.into(),
+        instances: vec![instance("keys", AuthMode::ApiKey), instance("other", AuthMode::Both)],
+        revoked: vec![],
+    };
+    g.set_policy(policy_with_both.clone());
+    let r = refused(g.decide_head(&with_key("/mcp/keys", &key), &PureRust, true));
+    assert_eq!(r.status, 403);
+    granted(g.decide_head(&with_key("/mcp/other", &key), &PureRust, true));
+    policy_with_both.instances[1].auth_mode = AuthMode::Oauth;
+    g.set_policy(policy_with_both);
+    assert_eq!(refused(g.decide_head(&with_key("/mcp/other", &key), &PureRust, true)).status, 401);
+}
+
+#[test]
+fn a_read_only_api_key_lists_but_cannot_call_tools() {
+    let mut g = gate();
+    let key = api_key();
+    g.record_api_key(&key, &valid_answer(&["keys"], "mcp:read"), NOW, i64::MAX);
+    let HeadVerdict::ReadBody(grant) = g.decide_head(&with_key("/mcp/keys", &key), &PureRust, true) else {
+        panic!("body needed")
+    };
+    assert_eq!(g.decide_body(&grant, br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#), Ok(()));
+    let r =
+        g.decide_body(&grant, br#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"x"}}"#).unwrap_err();
+    assert_eq!(r.status, 403);
+    assert!(r.header("www-authenticate").unwrap().contains("scope=\"mcp:write\""));
+}
+
+#[test]
+fn unknown_revoked_and_expired_keys_are_negatively_cached() {
+    for (reason, words) in [
+        (InvalidReason::Unknown, "not recognised"),
+        (InvalidReason::Revoked, "revoked"),
+        (InvalidReason::Expired, "expired"),
+    ] {
+        let mut g = gate();
+        let key = api_key();
+        g.record_api_key(&key, &VerifyResponse { verdict: Verdict::Invalid(reason), cache_seconds: 30 }, NOW, i64::MAX);
+        for _ in 0..3 {
+            let r = refused(g.decide_head(&with_key("/mcp/keys", &key), &PureRust, true));
+            assert_eq!(r.status, 401);
+            assert!(r.header("www-authenticate").unwrap().contains(words), "{reason:?}");
+        }
+        assert_eq!(g.tally.get(Counter::CacheHit), 3);
+    }
+}
+
+#[test]
+fn the_filter_caps_how_long_it_trusts_a_verdict() {
+    let mut g = gate();
+    let key = api_key();
+    let mut answer = valid_answer(&["keys"], "mcp:read");
+    answer.cache_seconds = 86_400;
+    assert_eq!(g.record_api_key(&key, &answer, NOW, i64::MAX), NOW + 30);
+    if let Verdict::Valid(k) = &mut answer.verdict {
+        k.expires_at = Some(NOW + 5);
+    }
+    assert_eq!(g.record_api_key(&key, &answer, NOW, i64::MAX), NOW + 5);
+    assert_eq!(g.record_api_key(&key, &answer, NOW, NOW + 2), NOW + 2);
+}
+
+#[test]
+fn an_unseen_key_while_the_service_is_unreachable_is_503() {
+    let mut g = gate();
+    let r = refused(g.decide_head(&with_key("/mcp/keys", &api_key()), &PureRust, false));
+    assert_eq!(r.status, 503);
+    assert!(r.header("retry-after").is_some());
 }
 
 proptest! {
