@@ -24,6 +24,9 @@ pub mod paths {
     /// The per-instance policy document (`policy::FilterPolicy`). Internal: Envoy's
     /// public listener does not route it.
     pub const FILTER_POLICY: &str = "/internal/v1/filter-policy";
+    /// Where the filter asks whether an API key is valid (`api_key::VerifyRequest`
+    /// → `api_key::VerifyResponse`). Internal, like [`FILTER_POLICY`].
+    pub const API_KEY_VERIFY: &str = "/internal/v1/api-keys/verify";
     /// Prefix of RFC 9728 protected-resource metadata.
     pub const PROTECTED_RESOURCE_METADATA: &str = "/.well-known/oauth-protected-resource";
     /// RFC 8414 authorization-server metadata.
