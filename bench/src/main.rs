@@ -1,0 +1,230 @@
+//! `cargo xtask bench`: the filter against Envoy without authentication and
+//! against Envoy's native `jwt_authn`, in one Envoy, one run (SPEC P1–P3, P5).
+//!
+//! Envoy runs with one worker pinned to core 0; `wrk` runs pinned to core 1.
+//! Every listener answers with a direct response, so a ratio is the cost of the
+//! authentication filter alone. Ratios compare runs of the same process tree
+//! minutes apart, never figures from another machine or day.
+
+mod memory;
+mod report;
+mod tokens;
+mod wrk;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use sekisho_e2e::Binaries;
+use sekisho_e2e::process::{ManagedProcess, clean_command};
+
+use crate::report::{Report, Row};
+use crate::tokens::Signer;
+use crate::wrk::{Load, Wrk};
+
+#[derive(Parser)]
+#[command(about = "Benchmarks the Sekisho filter against Envoy without auth and Envoy's native jwt_authn")]
+struct Args {
+    /// Seconds per measured run.
+    #[arg(long, default_value_t = 8)]
+    seconds: u32,
+    /// wrk connections for the throughput runs.
+    #[arg(long, default_value_t = 32)]
+    connections: u32,
+    /// Distinct tokens for the cold path (more than every cache holds).
+    #[arg(long, default_value_t = 30_000)]
+    cold_tokens: u64,
+    /// Where the JSON report goes.
+    #[arg(long, default_value = "target/bench/latest.json")]
+    out: PathBuf,
+}
+
+const ADMIN_TOKEN: &str = "bench-admin-token-bench-admin-token-0000";
+const TEMPLATE: &str = include_str!("../envoy-bench.yaml.tmpl");
+
+struct Ports {
+    admin: u16,
+    no_auth: u16,
+    jwt_authn: u16,
+    jwt_authn_cache: u16,
+    sekisho: u16,
+    authz: u16,
+}
+
+fn free_ports() -> Result<Ports> {
+    let held: Vec<TcpListener> = (0..6).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<Result<_, _>>()?;
+    let p = |i: usize| held[i].local_addr().map(|a| a.port());
+    Ok(Ports { admin: p(0)?, no_auth: p(1)?, jwt_authn: p(2)?, jwt_authn_cache: p(3)?, sekisho: p(4)?, authz: p(5)? })
+}
+
+/// A command pinned to `cpu` when the machine has more than one core.
+fn pinned(program: &Path, cpu: Option<u32>) -> Command {
+    match cpu {
+        Some(cpu) => {
+            let mut c = clean_command(Path::new("taskset"));
+            c.arg("-c").arg(cpu.to_string()).arg(program);
+            c
+        }
+        None => clean_command(program),
+    }
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let bins = Binaries::locate()?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (envoy_cpu, load_cpu) = if cores >= 2 { (Some(0), Some(1)) } else { (None, None) };
+    let work = std::env::temp_dir().join(format!("sekisho-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&work)?;
+    let ports = free_ports()?;
+    let issuer = format!("http://127.0.0.1:{}", ports.sekisho);
+    let audience = format!("{issuer}/mcp/bench");
+    let signer = Signer::generate()?;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() as i64;
+
+    // The service: keys (our signer's), policy, API keys. Idle once the filter has them.
+    let service_env = [
+        ("PUBLIC_BASE_URL".to_owned(), issuer.clone()),
+        ("SEKISHO_LISTEN".to_owned(), format!("127.0.0.1:{}", ports.authz)),
+        ("SEKISHO_DATA_DIR".to_owned(), work.join("data").display().to_string()),
+        ("SEKISHO_ADMIN_TOKEN".to_owned(), ADMIN_TOKEN.to_owned()),
+        ("JWT_PRIVATE_KEY".to_owned(), signer.private_pem()?),
+        ("RUST_LOG".to_owned(), "warn".to_owned()),
+    ];
+    let authz_cli = |cli_args: &[&str]| -> Result<String> {
+        let mut c = clean_command(&bins.authz);
+        c.envs(service_env.iter().map(|(k, v)| (k, v))).args(cli_args);
+        let out = c.output().context("running sekisho-authz")?;
+        if !out.status.success() {
+            bail!("sekisho-authz {}: {}", cli_args.join(" "), String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    authz_cli(&["migrate"])?;
+    authz_cli(&["instances", "create", "bench", "--auth-mode", "oauth"])?;
+    authz_cli(&["instances", "create", "bench-keys", "--auth-mode", "api_key"])?;
+    let api_key = authz_cli(&[
+        "api-keys", "create", "--name", "bench", "--instance", "bench-keys", "--scope", "mcp:read mcp:write",
+    ]);
+    let mut authz_cmd = pinned(&bins.authz, load_cpu);
+    authz_cmd.envs(service_env.iter().map(|(k, v)| (k, v))).arg("serve");
+    let _authz = ManagedProcess::spawn("authz", authz_cmd, &work)?;
+    wait_for(&format!("http://127.0.0.1:{}/health", ports.authz), &[])?;
+
+    let config = render(&ports, &issuer, &audience, &signer.jwks_json()?, &bins.filter_wasm, true);
+    let config_path = work.join("envoy-bench.yaml");
+    std::fs::write(&config_path, &config)?;
+    let mut envoy_cmd = pinned(&bins.envoy, envoy_cpu);
+    envoy_cmd.arg("-c").arg(&config_path).args(["--concurrency", "1", "--disable-hot-restart", "--log-level", "warn"]);
+    let envoy = ManagedProcess::spawn("envoy", envoy_cmd, &work)?;
+
+    let hot_token = signer.token(&issuer, &audience, now, u64::MAX)?;
+    let bearer = vec![("Authorization", format!("Bearer {hot_token}"))];
+    let url = |port: u16, path: &str| format!("http://127.0.0.1:{port}{path}");
+    wait_for(&url(ports.sekisho, "/mcp/bench"), &bearer)?;
+
+    eprintln!("signing {} tokens for the cold path…", args.cold_tokens);
+    let cold = signer.tokens(&issuer, &audience, now, args.cold_tokens)?;
+    let cold_file = work.join("cold-tokens.txt");
+    std::fs::write(&cold_file, cold.join("\n"))?;
+
+    let wrk = Wrk { cpu: load_cpu, seconds: args.seconds, connections: args.connections, work_dir: &work };
+    let mut report = Report::new(cores, args.seconds, args.connections);
+    let none: Vec<(&str, String)> = vec![];
+    let run = |name: &str, path: &str, port: u16, mcp_path: &str, load: Load<'_>, c: Option<u32>| -> Result<Row> {
+        // Warm up (V8's JIT, caches, connections) before measuring.
+        let warm = Wrk { cpu: wrk.cpu, seconds: 2, connections: wrk.connections, work_dir: wrk.work_dir };
+        let target = url(port, mcp_path);
+        warm.run(&target, load, c)?;
+        eprintln!("measuring {name} ({path})…");
+        let result = wrk.run(&target, load, c)?;
+        Ok(Row::new(name, path, c.unwrap_or(wrk.connections), result))
+    };
+
+    let started = Instant::now();
+    report.push(run("no_auth", "hot", ports.no_auth, "/mcp/bench", Load::Same(&none), None)?);
+    report.push(run("jwt_authn", "hot", ports.jwt_authn, "/mcp/bench", Load::Same(&bearer), None)?);
+    report.push(run("jwt_authn_cache", "hot", ports.jwt_authn_cache, "/mcp/bench", Load::Same(&bearer), None)?);
+    report.push(run("sekisho_jwt", "hot", ports.sekisho, "/mcp/bench", Load::Same(&bearer), None)?);
+    match &api_key {
+        Ok(key) => {
+            let header = vec![("X-API-Key", key.clone())];
+            report.push(run("sekisho_api_key", "hot", ports.sekisho, "/mcp/bench-keys", Load::Same(&header), None)?);
+        }
+        Err(e) => report.note(format!("sekisho_api_key not measured: {e:#}")),
+    }
+    report.push(run("jwt_authn", "cold", ports.jwt_authn, "/mcp/bench", Load::BearerFromFile(&cold_file), None)?);
+    report.push(run("jwt_authn_cache", "cold", ports.jwt_authn_cache, "/mcp/bench", Load::BearerFromFile(&cold_file), None)?);
+    report.push(run("sekisho_jwt", "cold", ports.sekisho, "/mcp/bench", Load::BearerFromFile(&cold_file), None)?);
+    report.push(run("no_auth", "latency", ports.no_auth, "/mcp/bench", Load::Same(&none), Some(1))?);
+    report.push(run("jwt_authn_cache", "latency", ports.jwt_authn_cache, "/mcp/bench", Load::Same(&bearer), Some(1))?);
+    report.push(run("sekisho_jwt", "latency", ports.sekisho, "/mcp/bench", Load::Same(&bearer), Some(1))?);
+    report.set_envoy_rss_kib(memory::rss_kib(envoy.pid()).ok());
+    drop(envoy);
+
+    eprintln!("measuring Envoy's memory with and without the filter…");
+    match memory::per_worker(&bins.envoy, &work, |with_filter| {
+        render(&ports, &issuer, &audience, &signer.jwks_json().unwrap_or_default(), &bins.filter_wasm, with_filter)
+    }, &url(ports.sekisho, "/mcp/bench"), &bearer) {
+        Ok(m) => report.set_memory(m),
+        Err(e) => report.note(format!("memory not measured: {e:#}")),
+    }
+    report.note(format!("measured in {:.0} s", started.elapsed().as_secs_f64()));
+
+    print!("{}", report.table());
+    if let Some(dir) = args.out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&args.out, serde_json::to_string_pretty(&report)?)?;
+    eprintln!("wrote {}", args.out.display());
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(())
+}
+
+/// The bench Envoy configuration; without the filter, the sekisho listener is left out.
+fn render(ports: &Ports, issuer: &str, audience: &str, jwks: &str, wasm: &Path, with_filter: bool) -> String {
+    let routes = r#"{ name: r, virtual_hosts: [ { name: v, domains: ["*"], routes: [ { match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: '{"jsonrpc":"2.0","id":1,"result":{"tools":[]}}' } } } ] } ] }"#;
+    let mut config = TEMPLATE.to_owned();
+    if !with_filter && let (Some(a), Some(b)) = (config.find("  - name: sekisho\n"), config.find("  clusters:\n")) {
+        config.replace_range(a..b, "");
+    }
+    for (name, value) in [
+        ("ROUTES", routes.to_owned()),
+        ("ADMIN_PORT", ports.admin.to_string()),
+        ("NO_AUTH_PORT", ports.no_auth.to_string()),
+        ("JWT_AUTHN_PORT", ports.jwt_authn.to_string()),
+        ("JWT_AUTHN_CACHE_PORT", ports.jwt_authn_cache.to_string()),
+        ("SEKISHO_PORT", ports.sekisho.to_string()),
+        ("AUTHZ_PORT", ports.authz.to_string()),
+        ("ISSUER", issuer.to_owned()),
+        ("AUDIENCE", audience.to_owned()),
+        ("JWKS", jwks.to_owned()),
+        ("WASM_PATH", wasm.display().to_string()),
+    ] {
+        config = config.replace(&format!("${{{name}}}"), &value);
+    }
+    config
+}
+
+/// Polls `url` (POST tools/list) until it answers 200, for up to 30 s.
+fn wait_for(url: &str, headers: &[(&str, String)]) -> Result<()> {
+    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(2)).build()?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        let mut req = if url.ends_with("/health") { client.get(url) } else { client.post(url) };
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        match req.body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#).send() {
+            Ok(r) if r.status().is_success() => return Ok(()),
+            Ok(r) => last = format!("status {}", r.status()),
+            Err(e) => last = e.to_string(),
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    bail!("{url} never answered 200 ({last})")
+}
