@@ -24,7 +24,7 @@ use crate::envoy_crypto;
 use crate::keys::Key;
 use crate::keys::KeySet;
 use crate::shared_keys;
-use crate::stats::{Counter, Tally};
+use crate::stats::Counter;
 use crate::token::{PureRust, SignatureVerifier};
 
 const SHARED_JWKS: &str = "sekisho.jwks";
@@ -78,18 +78,10 @@ struct Worker {
 }
 
 impl Worker {
+    /// Hands the counts since the last tick to Envoy. Counting per request
+    /// would cost a call into Envoy per counter per request.
     fn flush_stats(&self) {
-        let drained: Vec<(Counter, u32)> = self.gate.borrow_mut().tally.drain().collect();
-        self.flush(drained);
-    }
-
-    fn count(&self, c: Counter) {
-        let mut t = Tally::default();
-        t.bump(c);
-        self.flush(t.drain().collect());
-    }
-
-    fn flush(&self, counts: Vec<(Counter, u32)>) {
+        let counts: Vec<(Counter, u32)> = self.gate.borrow_mut().tally.drain().collect();
         for (counter, n) in counts {
             if let Some(id) = self.metrics.get(counter as usize) {
                 let _ = hostcalls::increment_metric(*id, i64::from(n));
@@ -247,14 +239,14 @@ impl Context for Root {
             if let (true, Some(b)) = (ok, &body) {
                 publish(SHARED_JWKS, b);
             }
-            worker.count(if ok { Counter::JwksRefreshOk } else { Counter::JwksRefreshFailed });
+            worker.gate.borrow_mut().tally.bump(if ok { Counter::JwksRefreshOk } else { Counter::JwksRefreshFailed });
         } else if self.policy_call == Some(token) {
             self.policy_call = None;
             let ok = body.as_deref().is_some_and(|b| worker.accept_policy(b));
             if let (true, Some(b)) = (ok, &body) {
                 publish(SHARED_POLICY, b);
             }
-            worker.count(if ok { Counter::PolicyRefreshOk } else { Counter::PolicyRefreshFailed });
+            worker.gate.borrow_mut().tally.bump(if ok { Counter::PolicyRefreshOk } else { Counter::PolicyRefreshFailed });
             if ok {
                 let refresh = i64::try_from(worker.config().refresh_seconds).unwrap_or(30);
                 let _ =
@@ -297,13 +289,14 @@ impl RootContext for Root {
         let Some(worker) = self.worker.clone() else {
             return;
         };
+        worker.flush_stats();
         worker.sync_from_shared();
         self.maybe_fetch(&worker);
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         let worker = self.worker.clone()?;
-        Some(Box::new(Mcp { worker, state: State::Head, buffered: None }))
+        Some(Box::new(Mcp { worker, state: State::Head, buffered: None, headers: Vec::new() }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -337,49 +330,46 @@ struct Mcp {
     state: State,
     /// Size of a body that arrived whole while the keys were being refreshed.
     buffered: Option<usize>,
+    /// The request headers as last read.
+    headers: Vec<(String, Vec<u8>)>,
 }
 
 impl Mcp {
-    fn header(&self, name: &str) -> Option<Vec<u8>> {
-        hostcalls::get_map_value_bytes(proxy_wasm::types::MapType::HttpRequestHeaders, name).ok().flatten()
-    }
-
+    /// Reads every request header in one call (the header map is small, and
+    /// each call into Envoy costs more than copying it), then decides.
     fn decide_head(&mut self, may_fetch: bool) -> HeadVerdict {
-        let method = self.header(":method").unwrap_or_default();
-        let path_bytes = self.header(":path").unwrap_or_default();
-        let authorization = self.header("authorization");
-        let api_key = self.header("x-api-key");
-        let Ok(path) = std::str::from_utf8(&path_bytes) else {
+        self.headers = hostcalls::get_map_bytes(proxy_wasm::types::MapType::HttpRequestHeaders).unwrap_or_default();
+        let find = |name: &str| self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice());
+        let Ok(path) = std::str::from_utf8(find(":path").unwrap_or_default()) else {
             return HeadVerdict::PassThrough;
         };
         let head = Head {
-            method: &method,
+            method: find(":method").unwrap_or_default(),
             path,
-            authorization: authorization.as_deref(),
-            api_key: api_key.as_deref(),
+            authorization: find("authorization"),
+            api_key: find("x-api-key"),
             now: now(),
         };
-        let verdict = self.worker.gate.borrow_mut().decide_head(&head, &self.worker.crypto, may_fetch);
-        self.worker.flush_stats();
-        verdict
+        self.worker.gate.borrow_mut().decide_head(&head, &self.worker.crypto, may_fetch)
     }
 
-    /// Takes the credential out, puts the verified identity in (SPEC F6).
+    /// Takes the credential out, puts the verified identity in (SPEC F6):
+    /// the whole header map is written back in one call.
     fn apply(&self, grant: &Grant) {
-        use proxy_wasm::types::MapType::HttpRequestHeaders;
-        if let Ok(headers) = hostcalls::get_map_bytes(HttpRequestHeaders) {
-            for (name, _) in headers.iter().filter(|(n, _)| n.starts_with(identity::PREFIX)) {
-                let _ = hostcalls::set_map_value_bytes(HttpRequestHeaders, name, None);
+        let identity = grant.identity_headers();
+        let mut pairs: Vec<(&str, &[u8])> = Vec::with_capacity(self.headers.len() + identity.len());
+        for (name, value) in &self.headers {
+            let credential = name == "authorization" || name == "x-api-key";
+            if credential || name.starts_with(identity::PREFIX) {
+                continue;
+            }
+            match (name.as_str(), &grant.rewritten_path) {
+                (":path", Some(path)) => pairs.push((name, path.as_bytes())),
+                _ => pairs.push((name, value)),
             }
         }
-        let _ = hostcalls::set_map_value_bytes(HttpRequestHeaders, "authorization", None);
-        let _ = hostcalls::set_map_value_bytes(HttpRequestHeaders, "x-api-key", None);
-        if let Some(path) = &grant.rewritten_path {
-            let _ = hostcalls::set_map_value_bytes(HttpRequestHeaders, ":path", Some(path.as_bytes()));
-        }
-        for (name, value) in grant.identity_headers() {
-            let _ = hostcalls::set_map_value_bytes(HttpRequestHeaders, name, Some(value.as_bytes()));
-        }
+        pairs.extend(identity.iter().map(|(n, v)| (*n, v.as_bytes())));
+        let _ = hostcalls::set_map_bytes(proxy_wasm::types::MapType::HttpRequestHeaders, pairs);
     }
 
     fn refuse(&mut self, r: &Refusal) -> Action {
@@ -419,7 +409,7 @@ impl Mcp {
                 match call {
                     Some(call) => {
                         self.worker.last_unknown_kid_refresh.set(now);
-                        self.worker.count(Counter::UnknownKidRefresh);
+                        self.worker.gate.borrow_mut().tally.bump(Counter::UnknownKidRefresh);
                         self.state = State::Awaiting { call, end_of_stream, fetch: Fetch::Keys };
                         Action::Pause
                     }
@@ -441,19 +431,19 @@ impl Mcp {
             && let Ok(answer) = serde_json::from_slice::<VerifyResponse>(answer)
         {
             self.worker.gate.borrow_mut().record_api_key(&key, &answer, now, valid_until);
-            self.worker.count(Counter::ApiKeySharedHit);
+            self.worker.gate.borrow_mut().tally.bump(Counter::ApiKeySharedHit);
             let verdict = self.decide_head(false);
             return self.act(verdict, end_of_stream);
         }
         let request = serde_json::to_vec(&VerifyRequest { api_key: key.clone() }).unwrap_or_default();
         match self.worker.call("POST", paths::API_KEY_VERIFY, Some(&request)) {
             Some(call) => {
-                self.worker.count(Counter::ApiKeyLookup);
+                self.worker.gate.borrow_mut().tally.bump(Counter::ApiKeyLookup);
                 self.state = State::Awaiting { call, end_of_stream, fetch: Fetch::ApiKey(key) };
                 Action::Pause
             }
             None => {
-                self.worker.count(Counter::ApiKeyLookupFailed);
+                self.worker.gate.borrow_mut().tally.bump(Counter::ApiKeyLookupFailed);
                 let verdict = self.decide_head(false);
                 self.act(verdict, end_of_stream)
             }
@@ -463,7 +453,7 @@ impl Mcp {
     /// Takes the service's answer about an API key, and shares it with the other workers.
     fn accept_api_key_answer(&self, key: &str, body: Option<Vec<u8>>) {
         let Some(answer) = body.and_then(|b| serde_json::from_slice::<VerifyResponse>(&b).ok().map(|a| (a, b))) else {
-            self.worker.count(Counter::ApiKeyLookupFailed);
+            self.worker.gate.borrow_mut().tally.bump(Counter::ApiKeyLookupFailed);
             return;
         };
         let now = now();
@@ -474,7 +464,6 @@ impl Mcp {
 
     fn decide_body(&mut self, grant: &Grant, body: &[u8]) -> Action {
         let verdict = self.worker.gate.borrow_mut().decide_body(grant, body);
-        self.worker.flush_stats();
         match verdict {
             Ok(()) => {
                 self.state = State::Decided;
@@ -499,9 +488,9 @@ impl Context for Mcp {
                     && self.worker.accept_jwks(&body)
                 {
                     publish(SHARED_JWKS, &body);
-                    self.worker.count(Counter::JwksRefreshOk);
+                    self.worker.gate.borrow_mut().tally.bump(Counter::JwksRefreshOk);
                 } else {
-                    self.worker.count(Counter::JwksRefreshFailed);
+                    self.worker.gate.borrow_mut().tally.bump(Counter::JwksRefreshFailed);
                 }
             }
             Fetch::ApiKey(key) => self.accept_api_key_answer(&key, body),
@@ -535,8 +524,7 @@ impl HttpContext for Mcp {
         let max = self.worker.config().max_body_bytes;
         if body_size > max && !matches!(self.state, State::Decided) {
             let refusal = self.worker.gate.borrow_mut().body_too_large();
-            self.worker.flush_stats();
-            return self.refuse(&refusal);
+                return self.refuse(&refusal);
         }
         match &self.state {
             State::Awaiting { .. } => {

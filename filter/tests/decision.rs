@@ -219,7 +219,9 @@ fn read_only_tokens_may_list_but_not_call_tools() {
     let mut g = gate();
     let token = sign(&claims("demo", "mcp:read"));
     let head = post("/mcp/demo", Some(&bearer(&token)));
-    let HeadVerdict::ReadBody(grant) = g.decide_head(&head, &PureRust, true) else { panic!("body needed") };
+    let HeadVerdict::ReadBody(grant) = g.decide_head(&head, &PureRust, true) else {
+        panic!("body needed")
+    };
     assert_eq!(g.decide_body(&grant, br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#), Ok(()));
     let r = g
         .decide_body(&grant, br#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"add_note"}}"#)
@@ -237,7 +239,9 @@ fn tool_policies_name_every_scope_a_batch_needs() {
     let token = sign(&claims("tools", "mcp:write"));
     let head = post("/mcp/tools", Some(&bearer(&token)));
     // A custom policy means mcp:write no longer covers everything: read the body.
-    let HeadVerdict::ReadBody(grant) = g.decide_head(&head, &PureRust, true) else { panic!("body needed") };
+    let HeadVerdict::ReadBody(grant) = g.decide_head(&head, &PureRust, true) else {
+        panic!("body needed")
+    };
     assert_eq!(
         g.decide_body(&grant, br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}"#),
         Ok(())
@@ -395,7 +399,9 @@ fn an_api_key_is_looked_up_once_then_served_from_the_cache_until_the_bound() {
     let mut g = gate();
     let key = api_key();
     let head = with_key("/mcp/keys", &key);
-    let HeadVerdict::LookupApiKey(asked) = g.decide_head(&head, &PureRust, true) else { panic!("lookup expected") };
+    let HeadVerdict::LookupApiKey(asked) = g.decide_head(&head, &PureRust, true) else {
+        panic!("lookup expected")
+    };
     assert_eq!(asked, key);
     let until = g.record_api_key(&key, &valid_answer(&["keys"], "mcp:read mcp:write"), NOW, i64::MAX);
     assert_eq!(until, NOW + 30);
