@@ -6,10 +6,12 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
+use crate::api_keys::Activity;
 use crate::audit::Actor;
 use crate::config::Config;
 use crate::crypto::field::{FieldCipher, LocalKeyProvider};
 use crate::crypto::master_key;
+use crate::crypto::secret_hash::SecretHasher;
 use crate::error::{Error, Result};
 use crate::keys::stored::{self, Rotation, RotationPolicy};
 use crate::keys::{self, KeySource, KeyStore};
@@ -21,6 +23,10 @@ pub struct App {
     pub db: Db,
     pub cipher: FieldCipher,
     pub keys: KeyStore,
+    /// Keyed hashes of the secrets we only need to recognise (API keys, client secrets, …).
+    pub hasher: SecretHasher,
+    /// API key use and refusals not yet written (see `api_keys::activity`).
+    pub api_key_activity: Activity,
 }
 
 impl App {
@@ -28,6 +34,7 @@ impl App {
     /// creates) the signing keys. `actor` is recorded if keys are created.
     pub async fn open(config: Config, actor: &Actor) -> anyhow::Result<App> {
         let master_key = master_key::resolve(&config)?;
+        let hasher = SecretHasher::new(&master_key);
         let db = connect_and_migrate(&config).await?;
         let cipher = FieldCipher::new(Arc::new(LocalKeyProvider::new(master_key)));
         let keys = keys::open(&config, &db, &cipher, actor)
@@ -38,6 +45,8 @@ impl App {
             db,
             cipher,
             keys,
+            hasher,
+            api_key_activity: Activity::default(),
         })
     }
 

@@ -22,6 +22,10 @@ pub enum EventKind {
     KeyGenerated,
     KeyRotated,
     TokenMinted,
+    ApiKeyCreated,
+    ApiKeyRevoked,
+    ApiKeyRotated,
+    ApiKeyRefused,
 }
 
 impl EventKind {
@@ -33,6 +37,10 @@ impl EventKind {
             EventKind::KeyGenerated => "key.generated",
             EventKind::KeyRotated => "key.rotated",
             EventKind::TokenMinted => "token.minted",
+            EventKind::ApiKeyCreated => "api_key.created",
+            EventKind::ApiKeyRevoked => "api_key.revoked",
+            EventKind::ApiKeyRotated => "api_key.rotated",
+            EventKind::ApiKeyRefused => "api_key.refused",
         }
     }
 }

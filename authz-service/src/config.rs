@@ -15,6 +15,7 @@ use base64::engine::general_purpose::STANDARD;
 use p256::ecdsa::SigningKey;
 use sekisho_contract::resource::validate_base_url;
 
+use crate::api_keys::ApiKeySettings;
 use crate::crypto::master_key::{MASTER_KEY_BYTES, MasterKey};
 use crate::keys::env_key;
 
@@ -80,6 +81,8 @@ pub struct Config {
     pub access_token_ttl: i64,
     pub key_reload_interval: Duration,
     pub log_format: LogFormat,
+    /// API key verification: the revocation bound and the usage flush interval.
+    pub api_keys: ApiKeySettings,
 }
 
 /// A configuration problem, naming the variable at fault.
@@ -221,6 +224,8 @@ impl Config {
             }
         };
 
+        let api_keys = ApiKeySettings::from_lookup(&get)?;
+
         Ok(Config {
             issuer,
             listen,
@@ -234,6 +239,7 @@ impl Config {
             access_token_ttl,
             key_reload_interval: Duration::from_secs(key_reload_secs),
             log_format,
+            api_keys,
         })
     }
 

@@ -7,13 +7,16 @@
 //! - [`http`]: one axum router per area, and [`error`], the one error type that
 //!   becomes RFC 6749/6750 JSON responses;
 //! - [`registry`]: MCP instances; [`keys`]: signing keys; [`tokens`]: token
-//!   issuance; [`audit`]: the audit log;
+//!   issuance; [`api_keys`]: API keys and their verification for the filter;
+//!   [`audit`]: the audit log;
 //! - [`storage`]: SQL, one small module per kind of record; [`crypto`]:
-//!   encryption at rest, master key, randomness, constant-time comparison.
+//!   encryption at rest, master key, keyed hashes of secrets, randomness,
+//!   constant-time comparison.
 //!
 //! What the filter must agree on (claims, scopes, resource URIs, JWKs, the
 //! policy document) is defined in `sekisho_contract`, not here.
 
+pub mod api_keys;
 pub mod app;
 pub mod audit;
 pub mod cli;

@@ -1,14 +1,16 @@
 //! `sekisho-authz serve`: the HTTP service, until SIGINT or SIGTERM.
 //!
 //! Shutdown is graceful: the listener stops accepting, requests in flight
-//! finish, then the database pool is closed (which also checkpoints SQLite's
-//! WAL). A write either committed before that or never started.
+//! finish, pending API key usage is written, then the database pool is closed
+//! (which also checkpoints SQLite's WAL). A write either committed before that
+//! or never started.
 
 use std::net::SocketAddr;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
 
+use crate::api_keys::activity;
 use crate::app::App;
 use crate::config::DatabaseKind;
 use crate::http;
@@ -24,6 +26,11 @@ pub async fn run(app: App) -> anyhow::Result<()> {
         app.cipher.clone(),
         app.keys.clone(),
         config.key_reload_interval,
+    );
+    let usage_flusher = activity::spawn(
+        app.api_key_activity.clone(),
+        app.db.clone(),
+        config.api_keys.usage_flush_interval,
     );
     if config.admin_token.is_none() {
         tracing::info!("admin API disabled: SEKISHO_ADMIN_TOKEN is not set");
@@ -48,6 +55,7 @@ pub async fn run(app: App) -> anyhow::Result<()> {
     if let Some(reloader) = reloader {
         reloader.abort();
     }
+    usage_flusher.stop().await;
     app.db.close().await;
     served.context("HTTP server failed")?;
     tracing::info!("sekisho-authz stopped");

@@ -2,6 +2,7 @@
 //! that act directly on the database named by the same environment as the
 //! service, so scripts and the running service always agree.
 
+mod api_keys;
 mod audit;
 mod instances;
 mod keys;
@@ -30,6 +31,8 @@ Environment:
   SEKISHO_ADMIN_TOKEN       bearer token of the admin API (absent: admin API off)
   SEKISHO_ACCESS_TOKEN_TTL  access token lifetime, seconds [900]
   SEKISHO_KEY_RELOAD_SECS   how often keys are re-read from the database [5]
+  SEKISHO_API_KEY_CACHE_SECONDS     how long the filter may cache an API key check: the revocation bound [30]
+  SEKISHO_API_KEY_USAGE_FLUSH_SECS  how often API key usage is written to the database [5]
   SEKISHO_LOG_FORMAT        text | json
   RUST_LOG                  log filter";
 
@@ -58,6 +61,9 @@ pub enum Command {
     /// Read the audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    ApiKeys(api_keys::ApiKeysCommand),
 }
 
 pub async fn run(cli: Cli, config: Config) -> ExitCode {
@@ -97,6 +103,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Keys(command) => with_app(config, |app| keys::run(app, command)).await,
         Command::Token(command) => with_app(config, |app| token::run(app, command)).await,
         Command::Audit(command) => with_app(config, |app| audit::run(app, command)).await,
+        Command::ApiKeys(command) => with_app(config, |app| api_keys::run(app, command)).await,
     }
 }
 

@@ -1,5 +1,6 @@
 //! Cryptographic building blocks of the service: encryption of secrets at rest,
-//! the master key they are encrypted with, randomness and constant-time checks.
+//! the master key they are encrypted with, keyed hashes of the secrets we only
+//! need to recognise, randomness and constant-time checks.
 //! Token signing is not here: it lives with the keys (`crate::keys`) and the
 //! token format (`sekisho_contract::jws`).
 
@@ -7,3 +8,4 @@ pub mod compare;
 pub mod field;
 pub mod master_key;
 pub mod random;
+pub mod secret_hash;

@@ -13,6 +13,11 @@ pub fn bytes<const N: usize>() -> Result<[u8; N], RandomError> {
     Ok(out)
 }
 
+/// Fills `buf` (for generators that draw as much as they need, such as API keys).
+pub fn fill(buf: &mut [u8]) -> Result<(), RandomError> {
+    getrandom::fill(buf).map_err(|_| RandomError)
+}
+
 /// A 128-bit random identifier, base64url: unguessable, URL- and header-safe
 /// (token `jti`s and, later, client ids).
 pub fn identifier() -> Result<String, RandomError> {

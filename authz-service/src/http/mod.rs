@@ -2,6 +2,7 @@
 //!
 //! - [`jwks`] and [`protected_resource`]: public discovery documents;
 //! - [`filter_policy`]: what the Envoy filter fetches (internal);
+//! - [`api_key_verify`]: where the filter checks an API key it has not seen (internal);
 //! - [`health`]: liveness and database state;
 //! - [`admin`]: the admin API, behind `SEKISHO_ADMIN_TOKEN`.
 //!
@@ -10,6 +11,7 @@
 //! paths, wrong methods and unreadable bodies, is a JSON [`Error`].
 
 pub mod admin;
+pub mod api_key_verify;
 pub mod extract;
 pub mod filter_policy;
 pub mod health;
@@ -46,6 +48,7 @@ pub fn router(app: App) -> Router {
     let mut router = Router::new()
         .merge(discovery)
         .merge(filter_policy::routes())
+        .merge(api_key_verify::routes())
         .merge(health::routes());
     if app.config.admin_token.is_some() {
         router = router.nest("/admin/v1", admin::routes(app.clone()));

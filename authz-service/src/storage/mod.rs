@@ -10,6 +10,7 @@
 //! Changes that must be audited take a `&mut AnyConnection` inside a
 //! transaction from [`Db::begin`], so the audit row commits with the change.
 
+pub mod api_keys;
 pub mod audit_events;
 pub mod instances;
 pub mod signing_keys;
