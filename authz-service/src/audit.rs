@@ -26,6 +26,20 @@ pub enum EventKind {
     ApiKeyRevoked,
     ApiKeyRotated,
     ApiKeyRefused,
+    ClientRegistered,
+    ClientUpdated,
+    ClientRevoked,
+    LoginSucceeded,
+    LoginFailed,
+    ConsentGranted,
+    ConsentDenied,
+    CodeIssued,
+    CodeRedeemed,
+    CodeReplayed,
+    TokenIssued,
+    TokenRefused,
+    TokenRevoked,
+    RefreshReused,
 }
 
 impl EventKind {
@@ -41,6 +55,20 @@ impl EventKind {
             EventKind::ApiKeyRevoked => "api_key.revoked",
             EventKind::ApiKeyRotated => "api_key.rotated",
             EventKind::ApiKeyRefused => "api_key.refused",
+            EventKind::ClientRegistered => "client.registered",
+            EventKind::ClientUpdated => "client.updated",
+            EventKind::ClientRevoked => "client.revoked",
+            EventKind::LoginSucceeded => "login.succeeded",
+            EventKind::LoginFailed => "login.failed",
+            EventKind::ConsentGranted => "consent.granted",
+            EventKind::ConsentDenied => "consent.denied",
+            EventKind::CodeIssued => "code.issued",
+            EventKind::CodeRedeemed => "code.redeemed",
+            EventKind::CodeReplayed => "code.replayed",
+            EventKind::TokenIssued => "token.issued",
+            EventKind::TokenRefused => "token.refused",
+            EventKind::TokenRevoked => "token.revoked",
+            EventKind::RefreshReused => "refresh.reused",
         }
     }
 }
@@ -89,6 +117,31 @@ impl Actor {
             ip,
         }
     }
+
+    /// Someone not (yet) authenticated on an OAuth endpoint: a registering client,
+    /// a browser at the authorization endpoint.
+    pub fn anonymous(ip: Option<String>) -> Actor {
+        Actor {
+            name: "anonymous".into(),
+            ip,
+        }
+    }
+
+    /// An OAuth client, authenticated or identified by its `client_id`.
+    pub fn client(ip: Option<String>) -> Actor {
+        Actor {
+            name: "client".into(),
+            ip,
+        }
+    }
+
+    /// A logged-in user (consent decisions).
+    pub fn user(ip: Option<String>) -> Actor {
+        Actor {
+            name: "user".into(),
+            ip,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -123,6 +176,19 @@ impl AuditEvent {
     pub fn with_subject(mut self, subject: &str) -> Self {
         self.subject = Some(subject.to_owned());
         self
+    }
+
+    pub fn failure(
+        kind: EventKind,
+        actor: &Actor,
+        reason: impl Into<String>,
+        details: serde_json::Value,
+    ) -> AuditEvent {
+        AuditEvent {
+            outcome: Outcome::Failure,
+            reason: Some(reason.into()),
+            ..AuditEvent::success(kind, actor, details)
+        }
     }
 }
 

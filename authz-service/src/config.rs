@@ -19,6 +19,10 @@ use crate::api_keys::ApiKeySettings;
 use crate::crypto::master_key::{MASTER_KEY_BYTES, MasterKey};
 use crate::keys::env_key;
 
+pub mod oauth;
+
+pub use oauth::OAuthConfig;
+
 pub const DEFAULT_BASE_URL: &str = "http://127.0.0.1:8080";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
 pub const DEFAULT_DATA_DIR: &str = ".sekisho/data";
@@ -81,6 +85,8 @@ pub struct Config {
     pub access_token_ttl: i64,
     pub key_reload_interval: Duration,
     pub log_format: LogFormat,
+    /// The OAuth authorization server's settings.
+    pub oauth: OAuthConfig,
     /// API key verification: the revocation bound and the usage flush interval.
     pub api_keys: ApiKeySettings,
 }
@@ -224,6 +230,7 @@ impl Config {
             }
         };
 
+        let oauth = OAuthConfig::from_lookup(&get, environment)?;
         let api_keys = ApiKeySettings::from_lookup(&get)?;
 
         Ok(Config {
@@ -239,6 +246,7 @@ impl Config {
             access_token_ttl,
             key_reload_interval: Duration::from_secs(key_reload_secs),
             log_format,
+            oauth,
             api_keys,
         })
     }

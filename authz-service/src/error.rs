@@ -30,6 +30,12 @@ pub enum ErrorCode {
     AccessDenied,
     /// RFC 8707 §2: the `resource` is not one we serve.
     InvalidTarget,
+    /// RFC 6749 §4.1.2.1: the authorization endpoint serves `code` only.
+    UnsupportedResponseType,
+    /// RFC 7591 §3.2.2.
+    InvalidRedirectUri,
+    /// RFC 7591 §3.2.2.
+    InvalidClientMetadata,
     NotFound,
     MethodNotAllowed,
     Conflict,
@@ -46,6 +52,9 @@ impl ErrorCode {
             ErrorCode::InvalidScope => "invalid_scope",
             ErrorCode::AccessDenied => "access_denied",
             ErrorCode::InvalidTarget => "invalid_target",
+            ErrorCode::UnsupportedResponseType => "unsupported_response_type",
+            ErrorCode::InvalidRedirectUri => "invalid_redirect_uri",
+            ErrorCode::InvalidClientMetadata => "invalid_client_metadata",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::Conflict => "conflict",
@@ -115,6 +124,18 @@ impl Error {
         Self::refused(ErrorCode::InvalidTarget, description)
     }
 
+    pub fn invalid_client(description: impl Into<String>) -> Self {
+        Self::refused(ErrorCode::InvalidClient, description)
+    }
+
+    pub fn invalid_grant(description: impl Into<String>) -> Self {
+        Self::refused(ErrorCode::InvalidGrant, description)
+    }
+
+    pub fn unauthorized_client(description: impl Into<String>) -> Self {
+        Self::refused(ErrorCode::UnauthorizedClient, description)
+    }
+
     pub fn not_found(description: impl Into<String>) -> Self {
         Self::refused(ErrorCode::NotFound, description)
     }
@@ -134,6 +155,23 @@ impl Error {
             Error::Unauthorized { .. } => "invalid_token",
             Error::Unavailable(_) => "temporarily_unavailable",
             Error::Internal(_) => "server_error",
+        }
+    }
+
+    /// What the client is told besides the code; never anything internal.
+    pub fn description(&self) -> Option<&str> {
+        match self {
+            Error::Refused { description, .. } => Some(description),
+            Error::Unauthorized {
+                credential_sent: false,
+                ..
+            } => Some("a bearer token is required"),
+            Error::Unauthorized {
+                credential_sent: true,
+                ..
+            } => Some("the bearer token is not valid"),
+            Error::Unavailable(_) => Some("the service is temporarily unavailable; retry later"),
+            Error::Internal(_) => None,
         }
     }
 
@@ -184,19 +222,7 @@ struct Body<'a> {
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        let description = match &self {
-            Error::Refused { description, .. } => Some(description.as_str()),
-            Error::Unauthorized {
-                credential_sent: false,
-                ..
-            } => Some("a bearer token is required"),
-            Error::Unauthorized {
-                credential_sent: true,
-                ..
-            } => Some("the bearer token is not valid"),
-            Error::Unavailable(_) => Some("the service is temporarily unavailable; retry later"),
-            Error::Internal(_) => None,
-        };
+        let description = self.description();
         match &self {
             Error::Internal(e) => tracing::error!(error = format!("{e:#}"), "request failed"),
             Error::Unavailable(why) => {

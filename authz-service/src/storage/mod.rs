@@ -12,7 +12,13 @@
 
 pub mod api_keys;
 pub mod audit_events;
+pub mod authorization_codes;
+pub mod authorization_requests;
+pub mod consents;
 pub mod instances;
+pub mod oauth_clients;
+pub mod refresh_tokens;
+pub mod revoked_access_tokens;
 pub mod signing_keys;
 
 use std::path::Path;

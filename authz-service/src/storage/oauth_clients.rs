@@ -1,0 +1,90 @@
+//! SQL for `oauth_clients`, the clients registered by RFC 7591 or by an
+//! operator. Validation and auditing are in `crate::clients`.
+
+use sqlx::{Any, AnyConnection, Executor};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClientRow {
+    pub client_id: String,
+    /// JSON, `crate::clients::metadata::ClientMetadata`.
+    pub metadata: String,
+    pub secret_hash: Option<String>,
+    pub registration_token_hash: Option<String>,
+    /// `dcr` or `cli`.
+    pub registered_by: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+pub async fn get<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    client_id: &str,
+) -> Result<Option<ClientRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT client_id, metadata, secret_hash, registration_token_hash, registered_by, created_at, updated_at, revoked_at
+         FROM oauth_clients WHERE client_id = $1",
+    )
+    .bind(client_id)
+    .fetch_optional(executor)
+    .await
+}
+
+pub async fn list<'e, E: Executor<'e, Database = Any>>(executor: E) -> Result<Vec<ClientRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT client_id, metadata, secret_hash, registration_token_hash, registered_by, created_at, updated_at, revoked_at
+         FROM oauth_clients ORDER BY created_at, client_id",
+    )
+    .fetch_all(executor)
+    .await
+}
+
+pub async fn insert(conn: &mut AnyConnection, row: &ClientRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO oauth_clients (client_id, metadata, secret_hash, registration_token_hash, registered_by, created_at, updated_at, revoked_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&row.client_id)
+    .bind(&row.metadata)
+    .bind(row.secret_hash.as_deref())
+    .bind(row.registration_token_hash.as_deref())
+    .bind(&row.registered_by)
+    .bind(row.created_at)
+    .bind(row.updated_at)
+    .bind(row.revoked_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Replaces the metadata of a live client; `false` if there is none.
+pub async fn update_metadata(
+    conn: &mut AnyConnection,
+    client_id: &str,
+    metadata: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE oauth_clients SET metadata = $2, updated_at = $3
+         WHERE client_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(client_id)
+    .bind(metadata)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Revokes a live client; `false` if there is none (or it was revoked already).
+pub async fn revoke(conn: &mut AnyConnection, client_id: &str, now: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE oauth_clients SET revoked_at = $2, updated_at = $2
+         WHERE client_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(client_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
