@@ -8,6 +8,7 @@ use anyhow::Context;
 
 use crate::api_keys::Activity;
 use crate::audit::Actor;
+use crate::clients::cimd;
 use crate::config::Config;
 use crate::crypto::field::{FieldCipher, LocalKeyProvider};
 use crate::crypto::master_key;
@@ -15,6 +16,7 @@ use crate::crypto::secret_hash::SecretHasher;
 use crate::error::{Error, Result};
 use crate::keys::stored::{self, Rotation, RotationPolicy};
 use crate::keys::{self, KeySource, KeyStore};
+use crate::login::{self, IdentityProvider};
 use crate::storage::Db;
 
 #[derive(Clone)]
@@ -27,6 +29,11 @@ pub struct App {
     pub hasher: SecretHasher,
     /// API key use and refusals not yet written (see `api_keys::activity`).
     pub api_key_activity: Activity,
+    /// How users log in at the authorization endpoint; `None` when no login
+    /// method is configured (the endpoint then refuses).
+    pub login: Option<Arc<dyn IdentityProvider>>,
+    /// Fetches and caches Client ID Metadata Documents.
+    pub cimd: Arc<cimd::Resolver>,
 }
 
 impl App {
@@ -40,6 +47,8 @@ impl App {
         let keys = keys::open(&config, &db, &cipher, actor)
             .await
             .context("cannot load the signing keys")?;
+        let login = login::from_config(&config);
+        let cimd = Arc::new(cimd::Resolver::new(&config.oauth)?);
         Ok(App {
             config: Arc::new(config),
             db,
@@ -47,6 +56,8 @@ impl App {
             keys,
             hasher,
             api_key_activity: Activity::default(),
+            login,
+            cimd,
         })
     }
 

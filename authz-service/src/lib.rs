@@ -9,6 +9,11 @@
 //! - [`registry`]: MCP instances; [`keys`]: signing keys; [`tokens`]: token
 //!   issuance; [`api_keys`]: API keys and their verification for the filter;
 //!   [`audit`]: the audit log;
+//! - the OAuth authorization server: [`clients`] (registration, metadata
+//!   documents, client authentication), [`authorize`] (the authorization
+//!   endpoint's flow), [`login`] (the identity-provider seam), [`grants`] (one
+//!   handler per grant type), with [`params`], [`pkce`] and [`targets`]
+//!   (resources and scopes);
 //! - [`storage`]: SQL, one small module per kind of record; [`crypto`]:
 //!   encryption at rest, master key, keyed hashes of secrets, randomness,
 //!   constant-time comparison.
@@ -19,16 +24,23 @@
 pub mod api_keys;
 pub mod app;
 pub mod audit;
+pub mod authorize;
 pub mod cli;
+pub mod clients;
 pub mod config;
 pub mod crypto;
 pub mod error;
+pub mod grants;
 pub mod http;
 pub mod keys;
 pub mod logging;
+pub mod login;
+pub mod params;
+pub mod pkce;
 pub mod registry;
 pub mod serve;
 pub mod storage;
+pub mod targets;
 pub mod time;
 pub mod tokens;
 

@@ -4,6 +4,7 @@
 
 mod api_keys;
 mod audit;
+mod clients;
 mod instances;
 mod keys;
 mod token;
@@ -33,6 +34,13 @@ Environment:
   SEKISHO_KEY_RELOAD_SECS   how often keys are re-read from the database [5]
   SEKISHO_API_KEY_CACHE_SECONDS     how long the filter may cache an API key check: the revocation bound [30]
   SEKISHO_API_KEY_USAGE_FLUSH_SECS  how often API key usage is written to the database [5]
+  SEKISHO_DEFAULT_SCOPE     scope granted when a request names none [mcp:read mcp:write]
+  SEKISHO_REFRESH_TOKEN_TTL refresh token lifetime, seconds [2592000]
+  SEKISHO_REFRESH_REUSE_GRACE_SECS  a spent refresh token retried this soon does not revoke its family [10]
+  SEKISHO_DEV_LOGIN         1: every login is the local user dev-user (refused in production)
+  SEKISHO_DEV_AUTO_CONSENT  1: consent without asking (refused in production)
+  SEKISHO_CIMD_ALLOW_LOOPBACK  1: fetch client metadata documents from loopback, over http (tests; refused in production)
+  SEKISHO_CIMD_CACHE_TTL    how long a client metadata document is cached, seconds [300]
   SEKISHO_LOG_FORMAT        text | json
   RUST_LOG                  log filter";
 
@@ -61,6 +69,9 @@ pub enum Command {
     /// Read the audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Manage OAuth clients registered by an operator.
+    #[command(subcommand)]
+    Clients(clients::ClientsCommand),
     /// Manage API keys.
     #[command(subcommand)]
     ApiKeys(api_keys::ApiKeysCommand),
@@ -104,6 +115,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Token(command) => with_app(config, |app| token::run(app, command)).await,
         Command::Audit(command) => with_app(config, |app| audit::run(app, command)).await,
         Command::ApiKeys(command) => with_app(config, |app| api_keys::run(app, command)).await,
+        Command::Clients(command) => with_app(config, |app| clients::run(app, command)).await,
     }
 }
 

@@ -1,6 +1,7 @@
-//! The policy document the Envoy filter fetches: the issuer and, per instance,
-//! its auth mode and scope overrides (`sekisho_contract::policy::FilterPolicy`).
-//! Internal: Envoy's public listener does not route this path.
+//! The policy document the Envoy filter fetches: the issuer, per instance its
+//! auth mode and scope overrides, and the access tokens revoked before their
+//! expiry (`sekisho_contract::policy::FilterPolicy`). Internal: Envoy's public
+//! listener does not route this path.
 
 use axum::Json;
 use axum::Router;
@@ -14,6 +15,8 @@ use sekisho_contract::policy::FilterPolicy;
 use crate::app::App;
 use crate::error::Result;
 use crate::registry;
+use crate::time::now_unix;
+use crate::tokens::revocation;
 
 pub fn routes() -> Router<App> {
     Router::new().route(paths::FILTER_POLICY, get(filter_policy))
@@ -24,8 +27,9 @@ async fn filter_policy(State(app): State<App>) -> Result<Response> {
     let policy = FilterPolicy {
         issuer: app.issuer().to_owned(),
         instances: instances.iter().map(registry::Instance::policy).collect(),
-        // Filled once access tokens can be revoked (token revocation, code replay).
-        revoked: Vec::new(),
+        // RFC 7009 revocations, replayed codes, reused refresh tokens, revoked
+        // clients; expired entries are left out.
+        revoked: revocation::live(&app.db, now_unix()).await?,
     };
     let mut response = Json(policy).into_response();
     // The filter polls; an intermediary must not serve it a stale registry.

@@ -4,19 +4,30 @@
 //! - [`filter_policy`]: what the Envoy filter fetches (internal);
 //! - [`api_key_verify`]: where the filter checks an API key it has not seen (internal);
 //! - [`health`]: liveness and database state;
-//! - [`admin`]: the admin API, behind `SEKISHO_ADMIN_TOKEN`.
+//! - [`admin`]: the admin API, behind `SEKISHO_ADMIN_TOKEN`;
+//! - the OAuth authorization server: [`oauth_metadata`] (discovery),
+//!   [`register`] (RFC 7591/7592), [`authorize`] (the browser flow, HTML),
+//!   [`token`], [`revoke`] (RFC 7009), [`introspect`] (RFC 7662).
 //!
-//! The OAuth endpoints (metadata, registration, authorize, token, revocation,
-//! introspection) join here as further areas. Every error, including unknown
-//! paths, wrong methods and unreadable bodies, is a JSON [`Error`].
+//! Every error, including unknown paths, wrong methods and unreadable bodies,
+//! is a JSON [`Error`] — except on the authorization endpoint's pages, where a
+//! browser gets an HTML page ([`html`]).
 
 pub mod admin;
 pub mod api_key_verify;
+pub mod authorize;
+pub mod client_ip;
 pub mod extract;
 pub mod filter_policy;
 pub mod health;
+pub mod html;
+pub mod introspect;
 pub mod jwks;
+pub mod oauth_metadata;
 pub mod protected_resource;
+pub mod register;
+pub mod revoke;
+pub mod token;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -40,16 +51,39 @@ pub fn router(app: App) -> Router {
     let discovery = Router::new()
         .merge(jwks::routes())
         .merge(protected_resource::routes())
+        .merge(oauth_metadata::routes())
         // Set before the layer, so that the layer also wraps it and answers
         // preflight `OPTIONS` (the outer default would replace it unwrapped).
         .method_not_allowed_fallback(method_not_allowed)
         .layer(discovery_cors);
 
+    // Browser-based clients (the MCP Inspector) register and redeem codes
+    // cross-origin. These endpoints take no cookies; the credentials they
+    // take are explicit, so any origin may call them. Request headers are
+    // mirrored: a `*` would not cover `Authorization`.
+    let oauth_api_cors = CorsLayer::new()
+        .allow_origin(cors::Any)
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allow_headers(cors::AllowHeaders::mirror_request())
+        .expose_headers([axum::http::header::WWW_AUTHENTICATE]);
+    let oauth_api = Router::new()
+        .merge(register::routes())
+        .merge(token::routes())
+        .merge(revoke::routes())
+        .merge(introspect::routes())
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(oauth_api_cors);
+
     let mut router = Router::new()
         .merge(discovery)
+        .merge(oauth_api)
+        .merge(authorize::routes())
         .merge(filter_policy::routes())
         .merge(api_key_verify::routes())
         .merge(health::routes());
+    if let Some(login) = &app.login {
+        router = router.merge(login.routes());
+    }
     if app.config.admin_token.is_some() {
         router = router.nest("/admin/v1", admin::routes(app.clone()));
     }
