@@ -1,1 +1,30 @@
+//! `sekisho-e2e`: the one place that starts the real stack for tests.
+//!
+//! [`Stack::start`] runs Envoy (with the sekisho wasm filter), `sekisho-authz`
+//! and the demo MCP server on free loopback ports, each in its own process
+//! group with its output captured under the stack's data directory, and stops
+//! them all when the [`Stack`] is dropped. Scenarios in `tests/` drive it
+//! through the helpers here: the service's admin API (`mint_token`, `rotate_keys`), the
+//! MCP helpers (`mcp_post`, `session`), Envoy's stats and the captured logs.
+//! [`forge`] makes tokens the service would never issue.
+//!
+//! Nothing here builds or installs: `cargo xtask test` does that first and
+//! exports where everything is (see [`binaries`]).
 
+pub mod authz;
+pub mod binaries;
+pub mod forge;
+pub mod http;
+pub mod mcp;
+pub mod options;
+pub mod ports;
+pub mod process;
+mod random;
+pub mod stack;
+mod wait;
+
+pub use binaries::Binaries;
+pub use mcp::{McpResponse, McpSession};
+pub use options::{Instance, StackOptions};
+pub use ports::Ports;
+pub use stack::{LogFile, Stack};

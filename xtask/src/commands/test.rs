@@ -1,0 +1,144 @@
+//! `cargo xtask test`: set up, then run every test suite — each one even when
+//! an earlier one failed — and end with a summary. Exits non-zero if set-up or
+//! any suite failed.
+//!
+//! Suites today: `cargo test --workspace` (unit, integration and end-to-end
+//! tests; the end-to-end ones start Envoy, the service and the demo server
+//! through the `sekisho-e2e` harness). The Python and Node client suites join
+//! the list in [`suites`].
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, ExitCode, Stdio};
+
+use anyhow::{Context, Result};
+use xtask::process::{cargo, describe};
+use xtask::setup::{self, Tools};
+
+/// One suite: a command whose stdout carries libtest's `test result:` lines.
+struct Suite {
+    name: &'static str,
+    command: Command,
+}
+
+#[derive(Default)]
+struct Counts {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+}
+
+struct Outcome {
+    name: &'static str,
+    succeeded: bool,
+    counts: Counts,
+}
+
+pub fn run(extra_cargo_test_args: &[String]) -> Result<ExitCode> {
+    let tools = match setup::all() {
+        Ok(tools) => tools,
+        Err(error) => {
+            // Still a summary: whoever reads the end of a CI log sees why.
+            eprintln!("error: {error:#}");
+            let failed = Outcome { name: "set-up", succeeded: false, counts: Counts::default() };
+            return Ok(summarize(&[failed]));
+        }
+    };
+    let mut outcomes = Vec::new();
+    for suite in suites(&tools, extra_cargo_test_args) {
+        outcomes.push(run_suite(suite)?);
+    }
+    Ok(summarize(&outcomes))
+}
+
+fn suites(tools: &Tools, extra_cargo_test_args: &[String]) -> Vec<Suite> {
+    let args = if extra_cargo_test_args.first().map(String::as_str) == Some("--") {
+        &extra_cargo_test_args[1..]
+    } else {
+        extra_cargo_test_args
+    };
+    let mut cargo_test = cargo();
+    // --no-fail-fast: one failing crate must not hide the others' results.
+    cargo_test.args(["test", "--workspace", "--no-fail-fast"]).args(args);
+    for (name, path) in tools.env() {
+        cargo_test.env(name, path);
+    }
+    vec![Suite { name: "cargo test --workspace", command: cargo_test }]
+}
+
+/// Runs a suite, echoing its stdout while adding up libtest's result lines.
+fn run_suite(mut suite: Suite) -> Result<Outcome> {
+    eprintln!("==> test: {}", describe(&suite.command));
+    let mut child = suite
+        .command
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot start `{}`", describe(&suite.command)))?;
+    let mut counts = Counts::default();
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines() {
+            let line = line.context("reading test output")?;
+            println!("{line}");
+            add_result_line(&line, &mut counts);
+        }
+    }
+    let status = child.wait().context("waiting for the test run")?;
+    Ok(Outcome { name: suite.name, succeeded: status.success() && counts.failed == 0, counts })
+}
+
+/// Adds `test result: ok. 3 passed; 0 failed; 1 ignored; …` to `counts`.
+fn add_result_line(line: &str, counts: &mut Counts) {
+    let Some(rest) = line.trim().strip_prefix("test result: ") else {
+        return;
+    };
+    for part in rest.split(['.', ';']) {
+        let mut words = part.split_whitespace();
+        let (Some(n), Some(what)) = (words.next(), words.next()) else {
+            continue;
+        };
+        let Ok(n) = n.parse::<u64>() else { continue };
+        match what {
+            "passed" => counts.passed += n,
+            "failed" => counts.failed += n,
+            "ignored" => counts.ignored += n,
+            _ => {}
+        }
+    }
+}
+
+fn summarize(outcomes: &[Outcome]) -> ExitCode {
+    println!("\n==> summary");
+    let mut total = Counts::default();
+    for o in outcomes {
+        let verdict = if o.succeeded { "ok" } else { "FAILED" };
+        let c = &o.counts;
+        println!("{verdict:>6}  {}: {} passed, {} failed, {} ignored", o.name, c.passed, c.failed, c.ignored);
+        total.passed += c.passed;
+        total.failed += c.failed;
+        total.ignored += c.ignored;
+        if !o.succeeded && c.failed == 0 {
+            // A build error or a crash fails the suite without a failing test;
+            // the closing line must not read "0 failed" then.
+            println!("        ({} failed without a failing test: see its output above)", o.name);
+            total.failed += 1;
+        }
+    }
+    println!("summary: {} passed, {} failed, {} skipped", total.passed, total.failed, total.ignored);
+    if outcomes.iter().all(|o| o.succeeded) { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_libtest_result_lines() {
+        let mut c = Counts::default();
+        add_result_line(
+            "test result: ok. 12 passed; 0 failed; 3 ignored; 0 measured; 0 filtered out; finished in 0.01s",
+            &mut c,
+        );
+        add_result_line("test result: FAILED. 1 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out", &mut c);
+        add_result_line("running 3 tests", &mut c);
+        assert_eq!((c.passed, c.failed, c.ignored), (13, 2, 3));
+    }
+}

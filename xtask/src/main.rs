@@ -1,0 +1,50 @@
+//! `cargo xtask <command>`: the project's tasks.
+//!
+//! - `up [stack flags]`   set up, then run the whole stack in the foreground
+//!   (Envoy :8080, admin :9901, sekisho-authz :9000, demo MCP :9100; data in
+//!   `.sekisho/data`) until Ctrl-C. `cargo xtask up --help` lists the flags.
+//! - `test [-- cargo test args]`   set up, then run every test suite; exits
+//!   non-zero on any failure and ends with a summary.
+//! - `validate-envoy`     render `envoy/sekisho.yaml.tmpl` and run
+//!   `envoy --mode validate` on it.
+//! - `setup`              only the set-up (tools, builds).
+
+mod commands;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: cargo xtask <up|test|validate-envoy|setup> [args]
+
+  up [flags]              run the stack in the foreground until Ctrl-C (flags: up --help)
+  test [-- <args>]        set up and run every test suite (args go to cargo test)
+  validate-envoy          render envoy/sekisho.yaml.tmpl and validate it with Envoy
+  setup                   install and build what the stack and the tests need";
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let command = args.next().unwrap_or_default();
+    let rest: Vec<String> = args.collect();
+    let result = match command.as_str() {
+        "up" => commands::up::run(&rest),
+        "test" => commands::test::run(&rest),
+        "validate-envoy" => commands::validate_envoy::run(),
+        "setup" => xtask::setup::all().map(|tools| {
+            for (name, path) in tools.env() {
+                println!("{name}={}", path.display());
+            }
+            ExitCode::SUCCESS
+        }),
+        "" | "help" | "-h" | "--help" => {
+            println!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        other => {
+            eprintln!("unknown command `{other}`\n\n{USAGE}");
+            Ok(ExitCode::from(2))
+        }
+    };
+    result.unwrap_or_else(|error| {
+        eprintln!("error: {error:#}");
+        ExitCode::FAILURE
+    })
+}
