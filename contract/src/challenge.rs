@@ -89,8 +89,7 @@ impl Challenge {
             error: self.error.map_or("invalid_token", BearerError::code),
             error_description: self.description.as_deref(),
         };
-        serde_json::to_string(&body)
-            .unwrap_or_else(|_| String::from("{\"error\":\"invalid_token\"}"))
+        serde_json::to_string(&body).unwrap_or_else(|_| String::from("{\"error\":\"invalid_token\"}"))
     }
 }
 
@@ -120,10 +119,7 @@ mod tests {
             scope: Some("mcp:read mcp:write".into()),
         };
         assert_eq!(c.status(), 401);
-        assert_eq!(
-            c.header_value(),
-            format!("Bearer scope=\"mcp:read mcp:write\", resource_metadata=\"{PRM}\"")
-        );
+        assert_eq!(c.header_value(), format!("Bearer scope=\"mcp:read mcp:write\", resource_metadata=\"{PRM}\""));
     }
 
     #[test]

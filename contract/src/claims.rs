@@ -126,12 +126,7 @@ mod tests {
     }
 
     fn expect(now: i64) -> Expectations<'static> {
-        Expectations {
-            issuer: "http://127.0.0.1:8080",
-            audience: "http://127.0.0.1:8080/mcp/demo",
-            now,
-            leeway: 30,
-        }
+        Expectations { issuer: "http://127.0.0.1:8080", audience: "http://127.0.0.1:8080/mcp/demo", now, leeway: 30 }
     }
 
     #[test]
@@ -164,8 +159,7 @@ mod tests {
         let mut c = claims();
         c.aud = Audience::Many(vec!["x".into(), "http://127.0.0.1:8080/mcp/demo".into()]);
         assert_eq!(expect(500).check(&c), Ok(()));
-        let json =
-            r#"{"iss":"i","sub":"s","aud":["a","b"],"exp":1,"iat":0,"jti":"j","client_id":"c"}"#;
+        let json = r#"{"iss":"i","sub":"s","aud":["a","b"],"exp":1,"iat":0,"jti":"j","client_id":"c"}"#;
         let parsed: AccessTokenClaims = serde_json::from_str(json).unwrap();
         assert!(parsed.aud.contains("b") && parsed.scope.is_empty());
     }

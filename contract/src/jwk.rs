@@ -43,18 +43,15 @@ pub enum JwkError {
 /// DER prefix of a SubjectPublicKeyInfo for an uncompressed P-256 point
 /// (id-ecPublicKey, prime256v1, BIT STRING of 65 bytes).
 const P256_SPKI_PREFIX: [u8; 26] = [
-    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
-    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce,
+    0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
 ];
 
 impl Jwk {
     /// The public JWK of an ES256 key, `kid` = its RFC 7638 thumbprint.
     pub fn es256(key: &VerifyingKey) -> Jwk {
         let point = key.to_encoded_point(false);
-        let (x, y) = (
-            point.x().map(|x| URL_SAFE_NO_PAD.encode(x)),
-            point.y().map(|y| URL_SAFE_NO_PAD.encode(y)),
-        );
+        let (x, y) = (point.x().map(|x| URL_SAFE_NO_PAD.encode(x)), point.y().map(|y| URL_SAFE_NO_PAD.encode(y)));
         Jwk {
             kty: "EC".into(),
             crv: Some("P-256".into()),
@@ -95,14 +92,8 @@ impl Jwk {
 /// RFC 7638 thumbprint: SHA-256 over the required members in lexicographic order.
 pub fn thumbprint(key: &VerifyingKey) -> String {
     let point = key.to_encoded_point(false);
-    let x = point
-        .x()
-        .map(|x| URL_SAFE_NO_PAD.encode(x))
-        .unwrap_or_default();
-    let y = point
-        .y()
-        .map(|y| URL_SAFE_NO_PAD.encode(y))
-        .unwrap_or_default();
+    let x = point.x().map(|x| URL_SAFE_NO_PAD.encode(x)).unwrap_or_default();
+    let y = point.y().map(|y| URL_SAFE_NO_PAD.encode(y)).unwrap_or_default();
     let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
     URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
 }
@@ -126,10 +117,7 @@ mod tests {
         let key = SigningKey::from_slice(&[3u8; 32]).unwrap();
         let jwk = Jwk::es256(key.verifying_key());
         assert_eq!(jwk.verifying_key().unwrap(), *key.verifying_key());
-        assert_eq!(
-            jwk.kid.as_deref(),
-            Some(thumbprint(key.verifying_key()).as_str())
-        );
+        assert_eq!(jwk.kid.as_deref(), Some(thumbprint(key.verifying_key()).as_str()));
         assert_eq!(jwk.kid.as_ref().map(String::len), Some(43));
     }
 
@@ -139,10 +127,7 @@ mod tests {
         let key = SigningKey::from_slice(&[5u8; 32]).unwrap();
         let json = serde_json::to_string(&Jwk::es256(key.verifying_key())).unwrap();
         let reparsed: Jwk = serde_json::from_str(&json).unwrap();
-        assert_eq!(
-            thumbprint(&reparsed.verifying_key().unwrap()),
-            thumbprint(key.verifying_key())
-        );
+        assert_eq!(thumbprint(&reparsed.verifying_key().unwrap()), thumbprint(key.verifying_key()));
     }
 
     #[test]

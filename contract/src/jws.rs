@@ -79,11 +79,7 @@ pub struct Parsed<'a> {
 
 /// Splits and checks a compact JWS. `expected_typ` is compared case-insensitively
 /// and with an optional `application/` prefix (RFC 7515 §4.1.9).
-pub fn parse<'a>(
-    token: &'a str,
-    max_len: usize,
-    expected_typ: &str,
-) -> Result<Parsed<'a>, JwsError> {
+pub fn parse<'a>(token: &'a str, max_len: usize, expected_typ: &str) -> Result<Parsed<'a>, JwsError> {
     if token.len() > max_len {
         return Err(JwsError::TooLarge);
     }
@@ -96,16 +92,12 @@ pub fn parse<'a>(
     if header_b64.is_empty() || payload_b64.is_empty() {
         return Err(JwsError::Malformed);
     }
-    let header_json = URL_SAFE_NO_PAD
-        .decode(header_b64)
-        .map_err(|_| JwsError::BadEncoding)?;
-    let header: RawHeader =
-        serde_json::from_slice(&header_json).map_err(|_| JwsError::BadHeader)?;
+    let header_json = URL_SAFE_NO_PAD.decode(header_b64).map_err(|_| JwsError::BadEncoding)?;
+    let header: RawHeader = serde_json::from_slice(&header_json).map_err(|_| JwsError::BadHeader)?;
     if header.alg.as_deref() != Some(ES256) {
         return Err(JwsError::AlgorithmNotAllowed);
     }
-    if header.jku.is_some() || header.x5u.is_some() || header.x5c.is_some() || header.jwk.is_some()
-    {
+    if header.jku.is_some() || header.x5u.is_some() || header.x5c.is_some() || header.jwk.is_some() {
         return Err(JwsError::EmbeddedKey);
     }
     if header.crit.is_some() {
@@ -114,29 +106,19 @@ pub fn parse<'a>(
     if !typ_matches(header.typ.as_deref(), expected_typ) {
         return Err(JwsError::WrongType);
     }
-    let kid = header
-        .kid
-        .filter(|k| !k.is_empty())
-        .ok_or(JwsError::MissingKeyId)?;
+    let kid = header.kid.filter(|k| !k.is_empty()).ok_or(JwsError::MissingKeyId)?;
     let mut signature = [0u8; ES256_SIGNATURE_BYTES];
     // The base64 of 64 bytes is 86 characters; checking first keeps decode_slice
     // from ever seeing an oversized input.
     if signature_b64.len() != 86 {
         return Err(JwsError::BadSignature);
     }
-    let n = URL_SAFE_NO_PAD
-        .decode_slice(signature_b64, &mut signature)
-        .map_err(|_| JwsError::BadEncoding)?;
+    let n = URL_SAFE_NO_PAD.decode_slice(signature_b64, &mut signature).map_err(|_| JwsError::BadEncoding)?;
     if n != ES256_SIGNATURE_BYTES {
         return Err(JwsError::BadSignature);
     }
     let signing_input = &token[..header_b64.len() + 1 + payload_b64.len()];
-    Ok(Parsed {
-        kid,
-        signing_input,
-        payload_b64,
-        signature,
-    })
+    Ok(Parsed { kid, signing_input, payload_b64, signature })
 }
 
 fn typ_matches(typ: Option<&str>, expected: &str) -> bool {
@@ -153,32 +135,19 @@ impl Parsed<'_> {
     /// `signing_input`/`signature` by other means (Envoy's crypto) instead.
     pub fn verify_with(&self, key: &VerifyingKey) -> Result<(), JwsError> {
         let sig = Signature::from_slice(&self.signature).map_err(|_| JwsError::BadSignature)?;
-        key.verify(self.signing_input.as_bytes(), &sig)
-            .map_err(|_| JwsError::BadSignature)
+        key.verify(self.signing_input.as_bytes(), &sig).map_err(|_| JwsError::BadSignature)
     }
 
     /// Decodes the payload. Call only after the signature has been verified.
     pub fn claims<T: DeserializeOwned>(&self) -> Result<T, JwsError> {
-        let json = URL_SAFE_NO_PAD
-            .decode(self.payload_b64)
-            .map_err(|_| JwsError::BadEncoding)?;
+        let json = URL_SAFE_NO_PAD.decode(self.payload_b64).map_err(|_| JwsError::BadEncoding)?;
         serde_json::from_slice(&json).map_err(|_| JwsError::BadClaims)
     }
 }
 
 /// Signs `claims` as a compact JWS with ES256 under `kid`.
-pub fn sign_es256<T: Serialize>(
-    claims: &T,
-    typ: &str,
-    kid: &str,
-    key: &SigningKey,
-) -> Result<String, JwsError> {
-    let header = serde_json::to_vec(&HeaderOut {
-        alg: ES256,
-        typ,
-        kid,
-    })
-    .map_err(|_| JwsError::BadHeader)?;
+pub fn sign_es256<T: Serialize>(claims: &T, typ: &str, kid: &str, key: &SigningKey) -> Result<String, JwsError> {
+    let header = serde_json::to_vec(&HeaderOut { alg: ES256, typ, kid }).map_err(|_| JwsError::BadHeader)?;
     let payload = serde_json::to_vec(claims).map_err(|_| JwsError::BadClaims)?;
     let mut token = URL_SAFE_NO_PAD.encode(header);
     token.push('.');
@@ -203,12 +172,7 @@ mod tests {
     }
 
     fn with_header(header: serde_json::Value) -> String {
-        format!(
-            "{}.{}.{}",
-            b64(header),
-            b64(json!({"sub": "x"})),
-            "A".repeat(86)
-        )
+        format!("{}.{}.{}", b64(header), b64(json!({"sub": "x"})), "A".repeat(86))
     }
 
     #[test]
@@ -229,78 +193,32 @@ mod tests {
         parts[1] = &forged;
         let forged = parts.join(".");
         let parsed = parse(&forged, DEFAULT_MAX_TOKEN_BYTES, ACCESS_TOKEN_TYP).unwrap();
-        assert_eq!(
-            parsed.verify_with(key().verifying_key()),
-            Err(JwsError::BadSignature)
-        );
+        assert_eq!(parsed.verify_with(key().verifying_key()), Err(JwsError::BadSignature));
         let other = SigningKey::from_slice(&[9u8; 32]).unwrap();
         let parsed = parse(&token, DEFAULT_MAX_TOKEN_BYTES, ACCESS_TOKEN_TYP).unwrap();
-        assert_eq!(
-            parsed.verify_with(other.verifying_key()),
-            Err(JwsError::BadSignature)
-        );
+        assert_eq!(parsed.verify_with(other.verifying_key()), Err(JwsError::BadSignature));
     }
 
     #[test]
     fn refuses_dangerous_headers() {
         let cases = [
-            (
-                json!({"alg": "none", "typ": "at+jwt", "kid": "k"}),
-                JwsError::AlgorithmNotAllowed,
-            ),
-            (
-                json!({"alg": "HS256", "typ": "at+jwt", "kid": "k"}),
-                JwsError::AlgorithmNotAllowed,
-            ),
-            (
-                json!({"alg": "es256", "typ": "at+jwt", "kid": "k"}),
-                JwsError::AlgorithmNotAllowed,
-            ),
-            (
-                json!({"typ": "at+jwt", "kid": "k"}),
-                JwsError::AlgorithmNotAllowed,
-            ),
-            (
-                json!({"alg": "ES256", "typ": "at+jwt", "kid": "k", "jku": "https://evil"}),
-                JwsError::EmbeddedKey,
-            ),
-            (
-                json!({"alg": "ES256", "typ": "at+jwt", "kid": "k", "x5u": "https://evil"}),
-                JwsError::EmbeddedKey,
-            ),
-            (
-                json!({"alg": "ES256", "typ": "at+jwt", "kid": "k", "jwk": {"kty": "EC"}}),
-                JwsError::EmbeddedKey,
-            ),
-            (
-                json!({"alg": "ES256", "typ": "at+jwt", "kid": "k", "x5c": ["MII"]}),
-                JwsError::EmbeddedKey,
-            ),
-            (
-                json!({"alg": "ES256", "typ": "at+jwt", "kid": "k", "crit": ["exp"]}),
-                JwsError::CriticalExtension,
-            ),
-            (
-                json!({"alg": "ES256", "typ": "JWT", "kid": "k"}),
-                JwsError::WrongType,
-            ),
+            (json!({"alg": "none", "typ": "at+jwt", "kid": "k"}), JwsError::AlgorithmNotAllowed),
+            (json!({"alg": "HS256", "typ": "at+jwt", "kid": "k"}), JwsError::AlgorithmNotAllowed),
+            (json!({"alg": "es256", "typ": "at+jwt", "kid": "k"}), JwsError::AlgorithmNotAllowed),
+            (json!({"typ": "at+jwt", "kid": "k"}), JwsError::AlgorithmNotAllowed),
+            (json!({"alg": "ES256", "typ": "at+jwt", "kid": "k", "jku": "https://evil"}), JwsError::EmbeddedKey),
+            (json!({"alg": "ES256", "typ": "at+jwt", "kid": "k", "x5u": "https://evil"}), JwsError::EmbeddedKey),
+            (json!({"alg": "ES256", "typ": "at+jwt", "kid": "k", "jwk": {"kty": "EC"}}), JwsError::EmbeddedKey),
+            (json!({"alg": "ES256", "typ": "at+jwt", "kid": "k", "x5c": ["MII"]}), JwsError::EmbeddedKey),
+            (json!({"alg": "ES256", "typ": "at+jwt", "kid": "k", "crit": ["exp"]}), JwsError::CriticalExtension),
+            (json!({"alg": "ES256", "typ": "JWT", "kid": "k"}), JwsError::WrongType),
             (json!({"alg": "ES256", "kid": "k"}), JwsError::WrongType),
-            (
-                json!({"alg": "ES256", "typ": "at+jwt"}),
-                JwsError::MissingKeyId,
-            ),
-            (
-                json!({"alg": "ES256", "typ": "at+jwt", "kid": ""}),
-                JwsError::MissingKeyId,
-            ),
+            (json!({"alg": "ES256", "typ": "at+jwt"}), JwsError::MissingKeyId),
+            (json!({"alg": "ES256", "typ": "at+jwt", "kid": ""}), JwsError::MissingKeyId),
         ];
         for (header, expected) in cases {
             let token = with_header(header.clone());
-            assert_eq!(
-                parse(&token, DEFAULT_MAX_TOKEN_BYTES, ACCESS_TOKEN_TYP).err(),
-                Some(expected),
-                "{header}"
-            );
+            assert_eq!(parse(&token, DEFAULT_MAX_TOKEN_BYTES, ACCESS_TOKEN_TYP).err(), Some(expected), "{header}");
         }
     }
 
@@ -316,10 +234,7 @@ mod tests {
         for bad in ["", ".", "..", "a.b", "a.b.c.d", "!!!.b.c", "e30.e30.c"] {
             assert!(parse(bad, max, ACCESS_TOKEN_TYP).is_err(), "{bad}");
         }
-        assert_eq!(
-            parse(&"a".repeat(max + 1), max, ACCESS_TOKEN_TYP).err(),
-            Some(JwsError::TooLarge)
-        );
+        assert_eq!(parse(&"a".repeat(max + 1), max, ACCESS_TOKEN_TYP).err(), Some(JwsError::TooLarge));
         let padded = with_header(json!({"alg": "ES256", "typ": "at+jwt", "kid": "k"}))
             .replace(&"A".repeat(86), &format!("{}==", "A".repeat(84)));
         assert!(parse(&padded, max, ACCESS_TOKEN_TYP).is_err());

@@ -66,14 +66,7 @@ impl AuthMode {
     }
 
     pub fn parse(s: &str) -> Option<AuthMode> {
-        [
-            AuthMode::Oauth,
-            AuthMode::ApiKey,
-            AuthMode::Both,
-            AuthMode::None,
-        ]
-        .into_iter()
-        .find(|m| m.as_str() == s)
+        [AuthMode::Oauth, AuthMode::ApiKey, AuthMode::Both, AuthMode::None].into_iter().find(|m| m.as_str() == s)
     }
 }
 
@@ -94,10 +87,7 @@ pub struct InstancePolicy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation<'a> {
     /// A JSON-RPC request or notification.
-    Call {
-        method: &'a str,
-        tool: Option<&'a str>,
-    },
+    Call { method: &'a str, tool: Option<&'a str> },
     /// A JSON-RPC response from the client (to a sampling or elicitation request).
     Response,
     /// `GET`: the server-to-client event stream.
@@ -138,9 +128,7 @@ impl InstancePolicy {
                 {
                     return scope;
                 }
-                self.method_scopes
-                    .get(method)
-                    .map_or_else(|| default_method_scope(method), String::as_str)
+                self.method_scopes.get(method).map_or_else(|| default_method_scope(method), String::as_str)
             }
             Operation::Response | Operation::Listen | Operation::EndSession => scope::READ,
         }
@@ -195,12 +183,7 @@ mod tests {
         ] {
             assert_eq!(p.required_scope(&call(m, None)), scope::READ, "{m}");
         }
-        for m in [
-            "tools/call",
-            "logging/setLevel",
-            "tasks/cancel",
-            "something/new",
-        ] {
+        for m in ["tools/call", "logging/setLevel", "tasks/cancel", "something/new"] {
             assert_eq!(p.required_scope(&call(m, None)), scope::WRITE, "{m}");
         }
         assert_eq!(p.required_scope(&Operation::Response), scope::READ);
@@ -212,23 +195,11 @@ mod tests {
         let mut p = InstancePolicy::default();
         p.tool_scopes.insert("deploy".into(), "mcp:admin".into());
         p.tool_scopes.insert("whoami".into(), "mcp:read".into());
-        assert_eq!(
-            p.required_scope(&call("tools/call", Some("deploy"))),
-            "mcp:admin"
-        );
-        assert_eq!(
-            p.required_scope(&call("tools/call", Some("whoami"))),
-            "mcp:read"
-        );
-        assert_eq!(
-            p.required_scope(&call("tools/call", Some("echo"))),
-            "mcp:write"
-        );
+        assert_eq!(p.required_scope(&call("tools/call", Some("deploy"))), "mcp:admin");
+        assert_eq!(p.required_scope(&call("tools/call", Some("whoami"))), "mcp:read");
+        assert_eq!(p.required_scope(&call("tools/call", Some("echo"))), "mcp:write");
         // A tool name only matters for tools/call.
-        assert_eq!(
-            p.required_scope(&call("tools/list", Some("deploy"))),
-            "mcp:read"
-        );
+        assert_eq!(p.required_scope(&call("tools/list", Some("deploy"))), "mcp:read");
     }
 
     #[test]
@@ -241,16 +212,12 @@ mod tests {
         p.tool_scopes.insert("deploy".into(), "ops:deploy".into());
         assert!(!p.allows_every_operation(&write));
         assert!(p.allows_every_operation(&ScopeSet::parse("mcp:admin").unwrap()));
-        assert_eq!(
-            p.scopes_supported(),
-            vec!["mcp:read", "mcp:write", "mcp:admin", "ops:deploy"]
-        );
+        assert_eq!(p.scopes_supported(), vec!["mcp:read", "mcp:write", "mcp:admin", "ops:deploy"]);
     }
 
     #[test]
     fn auth_modes_parse_and_decide_credentials() {
-        let p: InstancePolicy =
-            serde_json::from_str(r#"{"id":"x","auth_mode":"api_key"}"#).unwrap();
+        let p: InstancePolicy = serde_json::from_str(r#"{"id":"x","auth_mode":"api_key"}"#).unwrap();
         assert!(p.auth_mode.accepts_api_key() && !p.auth_mode.accepts_jwt());
         assert_eq!(AuthMode::parse("both"), Some(AuthMode::Both));
         assert_eq!(AuthMode::parse("BOTH"), None);

@@ -37,10 +37,7 @@ pub enum BaseUrlError {
 /// Checks `PUBLIC_BASE_URL`, which is also the issuer: clients compare the issuer
 /// as a string, so it must have exactly one spelling.
 pub fn validate_base_url(base: &str) -> Result<(), BaseUrlError> {
-    let rest = base
-        .strip_prefix("https://")
-        .or_else(|| base.strip_prefix("http://"))
-        .ok_or(BaseUrlError::Scheme)?;
+    let rest = base.strip_prefix("https://").or_else(|| base.strip_prefix("http://")).ok_or(BaseUrlError::Scheme)?;
     if rest.is_empty() {
         return Err(BaseUrlError::NoHost);
     }
@@ -54,9 +51,7 @@ pub fn validate_base_url(base: &str) -> Result<(), BaseUrlError> {
 pub fn is_valid_instance_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= MAX_INSTANCE_ID
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// `{base}/mcp/{id}`.
@@ -67,10 +62,7 @@ pub fn resource_uri(base: &str, instance: &str) -> String {
 /// Where RFC 9728 puts the metadata of `{base}/mcp/{id}`: the well-known
 /// segment inserted between the origin and the path.
 pub fn protected_resource_metadata_url(base: &str, instance: &str) -> String {
-    format!(
-        "{base}{}/mcp/{instance}",
-        paths::PROTECTED_RESOURCE_METADATA
-    )
+    format!("{base}{}/mcp/{instance}", paths::PROTECTED_RESOURCE_METADATA)
 }
 
 /// The instance a request path (`:path`, query included) addresses:
@@ -91,9 +83,7 @@ pub fn instance_from_resource<'a>(base: &str, resource: &'a str) -> Result<&'a s
     if resource.contains('?') {
         return Err(ResourceError::Query);
     }
-    let head = resource
-        .get(..base.len())
-        .ok_or(ResourceError::NotOnThisServer)?;
+    let head = resource.get(..base.len()).ok_or(ResourceError::NotOnThisServer)?;
     if !head.eq_ignore_ascii_case(base) {
         return Err(ResourceError::NotOnThisServer);
     }
@@ -102,14 +92,8 @@ pub fn instance_from_resource<'a>(base: &str, resource: &'a str) -> Result<&'a s
         return Err(ResourceError::NotOnThisServer);
     }
     let path = path.strip_suffix('/').unwrap_or(path);
-    let id = path
-        .strip_prefix("/mcp/")
-        .ok_or(ResourceError::NotAnInstance)?;
-    if is_valid_instance_id(id) {
-        Ok(id)
-    } else {
-        Err(ResourceError::NotAnInstance)
-    }
+    let id = path.strip_prefix("/mcp/").ok_or(ResourceError::NotAnInstance)?;
+    if is_valid_instance_id(id) { Ok(id) } else { Err(ResourceError::NotAnInstance) }
 }
 
 #[cfg(test)]
@@ -122,18 +106,9 @@ mod tests {
     fn base_url_must_be_a_bare_origin() {
         assert!(validate_base_url("https://auth.example.com").is_ok());
         assert!(validate_base_url("http://127.0.0.1:8080").is_ok());
-        assert_eq!(
-            validate_base_url("https://auth.example.com/"),
-            Err(BaseUrlError::NotAnOrigin)
-        );
-        assert_eq!(
-            validate_base_url("https://a.example/x"),
-            Err(BaseUrlError::NotAnOrigin)
-        );
-        assert_eq!(
-            validate_base_url("ftp://a.example"),
-            Err(BaseUrlError::Scheme)
-        );
+        assert_eq!(validate_base_url("https://auth.example.com/"), Err(BaseUrlError::NotAnOrigin));
+        assert_eq!(validate_base_url("https://a.example/x"), Err(BaseUrlError::NotAnOrigin));
+        assert_eq!(validate_base_url("ftp://a.example"), Err(BaseUrlError::Scheme));
         assert_eq!(validate_base_url("https://"), Err(BaseUrlError::NoHost));
     }
 
@@ -152,54 +127,24 @@ mod tests {
 
     #[test]
     fn resource_accepts_one_trailing_slash_and_case_insensitive_origin() {
-        assert_eq!(
-            instance_from_resource(BASE, "http://127.0.0.1:8080/mcp/demo"),
-            Ok("demo")
-        );
-        assert_eq!(
-            instance_from_resource(BASE, "http://127.0.0.1:8080/mcp/demo/"),
-            Ok("demo")
-        );
-        assert_eq!(
-            instance_from_resource(BASE, "HTTP://127.0.0.1:8080/mcp/demo"),
-            Ok("demo")
-        );
-        assert_eq!(
-            instance_from_resource(BASE, "http://127.0.0.1:8080/mcp/demo//"),
-            Err(ResourceError::NotAnInstance)
-        );
+        assert_eq!(instance_from_resource(BASE, "http://127.0.0.1:8080/mcp/demo"), Ok("demo"));
+        assert_eq!(instance_from_resource(BASE, "http://127.0.0.1:8080/mcp/demo/"), Ok("demo"));
+        assert_eq!(instance_from_resource(BASE, "HTTP://127.0.0.1:8080/mcp/demo"), Ok("demo"));
+        assert_eq!(instance_from_resource(BASE, "http://127.0.0.1:8080/mcp/demo//"), Err(ResourceError::NotAnInstance));
     }
 
     #[test]
     fn resource_refuses_other_servers_fragments_and_queries() {
-        assert_eq!(
-            instance_from_resource(BASE, "http://127.0.0.1:8081/mcp/demo"),
-            Err(ResourceError::NotOnThisServer)
-        );
+        assert_eq!(instance_from_resource(BASE, "http://127.0.0.1:8081/mcp/demo"), Err(ResourceError::NotOnThisServer));
         assert_eq!(
             instance_from_resource(BASE, "http://127.0.0.1:80800/mcp/demo"),
             Err(ResourceError::NotOnThisServer)
         );
-        assert_eq!(
-            instance_from_resource(BASE, "http://127.0.0.1:8080/mcp/demo#x"),
-            Err(ResourceError::Fragment)
-        );
-        assert_eq!(
-            instance_from_resource(BASE, "http://127.0.0.1:8080/mcp/demo?x"),
-            Err(ResourceError::Query)
-        );
-        assert_eq!(
-            instance_from_resource(BASE, "http://127.0.0.1:8080"),
-            Err(ResourceError::NotOnThisServer)
-        );
-        assert_eq!(
-            instance_from_resource(BASE, "http://127.0.0.1:8080/"),
-            Err(ResourceError::NotAnInstance)
-        );
-        assert_eq!(
-            instance_from_resource(BASE, "héllo"),
-            Err(ResourceError::NotOnThisServer)
-        );
+        assert_eq!(instance_from_resource(BASE, "http://127.0.0.1:8080/mcp/demo#x"), Err(ResourceError::Fragment));
+        assert_eq!(instance_from_resource(BASE, "http://127.0.0.1:8080/mcp/demo?x"), Err(ResourceError::Query));
+        assert_eq!(instance_from_resource(BASE, "http://127.0.0.1:8080"), Err(ResourceError::NotOnThisServer));
+        assert_eq!(instance_from_resource(BASE, "http://127.0.0.1:8080/"), Err(ResourceError::NotAnInstance));
+        assert_eq!(instance_from_resource(BASE, "héllo"), Err(ResourceError::NotOnThisServer));
     }
 
     #[test]

@@ -70,9 +70,7 @@ impl ScopeSet {
 
     /// Whether holding these scopes allows what `required` needs, counting implication.
     pub fn grants(&self, required: &str) -> bool {
-        self.contains(required)
-            || self.contains(ADMIN)
-            || (required == READ && self.contains(WRITE))
+        self.contains(required) || self.contains(ADMIN) || (required == READ && self.contains(WRITE))
     }
 
     /// Whether every scope of `required` is granted.
@@ -88,21 +86,11 @@ impl ScopeSet {
     }
 
     pub fn intersection(&self, other: &ScopeSet) -> ScopeSet {
-        Self(
-            self.iter()
-                .filter(|s| other.contains(s))
-                .map(str::to_owned)
-                .collect(),
-        )
+        Self(self.iter().filter(|s| other.contains(s)).map(str::to_owned).collect())
     }
 
     pub fn without(&self, scope: &str) -> ScopeSet {
-        Self(
-            self.iter()
-                .filter(|s| *s != scope)
-                .map(str::to_owned)
-                .collect(),
-        )
+        Self(self.iter().filter(|s| *s != scope).map(str::to_owned).collect())
     }
 }
 
@@ -142,15 +130,9 @@ mod tests {
 
     #[test]
     fn refuses_characters_outside_rfc6749() {
-        assert_eq!(
-            ScopeSet::parse("mcp:read \"x\""),
-            Err(ScopeError::InvalidCharacter)
-        );
+        assert_eq!(ScopeSet::parse("mcp:read \"x\""), Err(ScopeError::InvalidCharacter));
         assert_eq!(ScopeSet::parse("a\\b"), Err(ScopeError::InvalidCharacter));
-        assert_eq!(
-            ScopeSet::parse("caf\u{e9}"),
-            Err(ScopeError::InvalidCharacter)
-        );
+        assert_eq!(ScopeSet::parse("caf\u{e9}"), Err(ScopeError::InvalidCharacter));
         assert_eq!(ScopeSet::parse("a\tb"), Err(ScopeError::InvalidCharacter));
     }
 
