@@ -496,3 +496,27 @@ async fn malformed_bodies_are_invalid_request_never_500() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_https_issuer_gets_hsts_and_a_secure_cookie() {
+    on_each_backend(|env| async move {
+        let base = "https://auth.example.com";
+        let t = env.open_with(&[("PUBLIC_BASE_URL", base), ("SEKISHO_DEV_LOGIN", "1")]).await;
+        t.create_instance(json!({ "id": "demo" })).await;
+        let server = serve(&t.app).await;
+        let client = register_public(&server).await;
+        let pkce = pkce();
+        let resource = format!("{base}/mcp/demo");
+        let mut params = code_request(&client.client_id, &pkce, "mcp:read", "s");
+        params.retain(|(n, _)| *n != "resource");
+        params.push(("resource", &resource));
+        let page = get(&server, &authorize_path(&params), None).await;
+        assert_eq!(page.status, StatusCode::OK, "{page:?}");
+        assert_eq!(page.header("strict-transport-security"), "max-age=31536000");
+        assert!(page.header("set-cookie").contains("; Secure"), "{page:?}");
+        let metadata = get(&server, "/.well-known/oauth-authorization-server", None).await.json();
+        assert_eq!(metadata["issuer"], base);
+        assert_eq!(metadata["token_endpoint"], format!("{base}/oauth/token"));
+    })
+    .await;
+}

@@ -439,3 +439,23 @@ async fn operators_register_list_and_revoke_clients_with_the_cli() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn production_refuses_the_development_switches_at_start() {
+    on_each_backend(|env| async move {
+        for switch in ["SEKISHO_DEV_LOGIN", "SEKISHO_DEV_AUTO_CONSENT", "SEKISHO_CIMD_ALLOW_LOOPBACK"] {
+            let output = Command::new(env!("CARGO_BIN_EXE_sekisho-authz"))
+                .arg("serve")
+                .env_clear()
+                .envs(env.vars())
+                .env("SEKISHO_ENV", "production")
+                .env(switch, "1")
+                .output()
+                .expect("the binary runs");
+            assert_eq!(output.status.code(), Some(2), "{switch}");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(stderr.contains(switch) && stderr.contains("production"), "{stderr}");
+        }
+    })
+    .await;
+}

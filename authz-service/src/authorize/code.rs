@@ -86,7 +86,7 @@ pub async fn issue(app: &App, pending: &Pending, subject: &str, basis: ConsentBa
         consent::remember(&mut tx, subject, request, now).await?;
         let granted = AuditEvent::success(
             EventKind::ConsentGranted,
-            &actor_of_user(actor),
+            actor,
             json!({ "resources": request.resources, "scope": scope }),
         )
         .with_client(&request.client_id)
@@ -113,7 +113,7 @@ pub async fn deny(app: &App, pending: &Pending, subject: &str, actor: &Actor) ->
     }
     let event = AuditEvent::failure(
         EventKind::ConsentDenied,
-        &actor_of_user(actor),
+        actor,
         "the user denied access",
         json!({ "resources": request.resources, "scope": request.scope }),
     )
@@ -123,11 +123,6 @@ pub async fn deny(app: &App, pending: &Pending, subject: &str, actor: &Actor) ->
     tx.commit().await?;
     let error = Error::refused(ErrorCode::AccessDenied, "the user denied access");
     Ok(redirect::error(&request.redirect_uri, &error, request.state.as_deref(), app.issuer()))
-}
-
-/// Consent decisions are the user's, whoever carried the request.
-fn actor_of_user(actor: &Actor) -> Actor {
-    Actor::user(actor.ip.clone())
 }
 
 fn already_answered() -> Error {
