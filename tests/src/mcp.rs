@@ -125,7 +125,15 @@ impl Stack {
 
     /// An initialized session that sends the session and protocol headers.
     pub fn session(&self, path: &str, bearer: Option<&str>) -> Result<McpSession<'_>> {
-        let response = self.mcp_post(path, bearer, &initialize_request(1))?;
+        let authorization = bearer.map(|token| format!("Bearer {token}"));
+        let headers: Vec<(&str, &str)> = authorization.as_deref().map(|a| ("authorization", a)).into_iter().collect();
+        self.session_with(path, &headers)
+    }
+
+    /// An initialized session whose every request carries `credentials`
+    /// (e.g. `x-api-key`); `path` may carry a query (`?api-key=`).
+    pub fn session_with(&self, path: &str, credentials: &[(&str, &str)]) -> Result<McpSession<'_>> {
+        let response = self.mcp_post_with(path, credentials, &initialize_request(1))?;
         if response.status != 200 {
             bail!("initialize at {path} answered {}: {}", response.status, response.body);
         }
@@ -135,7 +143,7 @@ impl Stack {
         let session = McpSession {
             stack: self,
             path: path.to_owned(),
-            bearer: bearer.map(str::to_owned),
+            credentials: credentials.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect(),
             id: id.to_owned(),
             next_id: Cell::new(2),
         };
@@ -150,7 +158,7 @@ impl Stack {
 pub struct McpSession<'s> {
     stack: &'s Stack,
     path: String,
-    bearer: Option<String>,
+    credentials: Vec<(String, String)>,
     id: String,
     next_id: Cell<u64>,
 }
@@ -167,10 +175,9 @@ impl McpSession<'_> {
 
     /// Sends `body` in this session with extra headers.
     pub fn post_with(&self, extra: &[(&str, &str)], body: &Value) -> Result<McpResponse> {
-        let authorization = self.bearer.as_ref().map(|token| format!("Bearer {token}"));
         let mut headers: Vec<(&str, &str)> =
             vec![("mcp-session-id", &self.id), ("mcp-protocol-version", PROTOCOL_VERSION)];
-        headers.extend(authorization.as_deref().map(|a| ("authorization", a)));
+        headers.extend(self.credentials.iter().map(|(n, v)| (n.as_str(), v.as_str())));
         headers.extend_from_slice(extra);
         self.stack.mcp_post_with(&self.path, &headers, body)
     }
