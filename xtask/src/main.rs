@@ -8,17 +8,21 @@
 //! - `validate-envoy`     render `envoy/sekisho.yaml.tmpl` and run
 //!   `envoy --mode validate` on it.
 //! - `setup`              only the set-up (tools, builds).
+//! - `bench [-- flags]`   the benchmark (filter vs. no auth vs. jwt_authn).
+//! - `fuzz [seconds]`     every cargo-fuzz target for that long (default 30 s).
 
 mod commands;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <up|test|validate-envoy|setup> [args]
+const USAGE: &str = "usage: cargo xtask <up|test|validate-envoy|setup|bench|fuzz> [args]
 
   up [flags]              run the stack in the foreground until Ctrl-C (flags: up --help)
   test [-- <args>]        set up and run every test suite (args go to cargo test)
   validate-envoy          render envoy/sekisho.yaml.tmpl and validate it with Envoy
-  setup                   install and build what the stack and the tests need";
+  setup                   install and build what the stack and the tests need
+  bench [-- <flags>]      benchmark the filter against no auth and Envoy's jwt_authn
+  fuzz [seconds]          run every fuzz target for that long (default 30)";
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
@@ -28,6 +32,8 @@ fn main() -> ExitCode {
         "up" => commands::up::run(&rest),
         "test" => commands::test::run(&rest),
         "validate-envoy" => commands::validate_envoy::run(),
+        "bench" => commands::bench::run(&rest),
+        "fuzz" => commands::fuzz::run(&rest),
         "setup" => xtask::setup::all().map(|tools| {
             for (name, path) in tools.env() {
                 println!("{name}={}", path.display());

@@ -1,5 +1,7 @@
 //! One module per `cargo xtask` command.
 
+pub mod bench;
+pub mod fuzz;
 pub mod test;
 pub mod up;
 pub mod validate_envoy;
