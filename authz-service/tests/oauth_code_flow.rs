@@ -205,6 +205,11 @@ async fn the_consent_page_asks_once_and_is_remembered() {
                 .await;
         assert_eq!(again.status, StatusCode::FOUND, "{again:?}");
         assert!(param(&again.location(), "code").is_some());
+        // Unless the client asks for the question (prompt=consent).
+        let mut prompted = code_request(&client.client_id, &pkce, "mcp:read", "s2");
+        prompted.push(("prompt", "consent"));
+        let asked = get(&server, &authorize_path(&prompted), Some(&cookie)).await;
+        assert_eq!(asked.status, StatusCode::OK, "{asked:?}");
         // A wider scope is asked again; this time the user says no.
         let wider = get(
             &server,

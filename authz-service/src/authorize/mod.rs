@@ -115,7 +115,7 @@ async fn proceed(app: &App, pending: Pending, actor: &Actor) -> Result<Step> {
     let client = clients::find(app, &pending.request.client_id).await?;
     let basis = if app.config.oauth.dev_auto_consent {
         Some(ConsentBasis::Automatic)
-    } else if consent::is_remembered(app, &subject, &pending.request).await? {
+    } else if !pending.request.prompt_consent && consent::is_remembered(app, &subject, &pending.request).await? {
         Some(ConsentBasis::Remembered)
     } else {
         None

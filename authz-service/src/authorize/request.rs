@@ -34,6 +34,10 @@ pub struct AuthorizationRequest {
     pub offline_access: bool,
     /// A refresh token will be issued with the access token.
     pub refresh: bool,
+    /// `prompt=consent`: ask even if the user approved this before (clients
+    /// send it with `offline_access`, as OpenID Connect requires).
+    #[serde(default)]
+    pub prompt_consent: bool,
 }
 
 /// Why a request is refused, and where the refusal goes.
@@ -91,6 +95,9 @@ async fn checked(
     if !client.metadata.allows(GrantType::AuthorizationCode) {
         return Err(Error::unauthorized_client("this client did not register the authorization_code grant"));
     }
+    // OpenID Connect's `prompt` is a space-separated list; only `consent`
+    // changes anything here (the login is always interactive or development).
+    let prompt_consent = params.one("prompt")?.is_some_and(|p| p.split(' ').any(|v| v == "consent"));
     let code_challenge = pkce::check_challenge(params.one("code_challenge")?, params.one("code_challenge_method")?)?;
     let instances = targets::resolve_resources(app, &params.all("resource")).await?;
     let registered = client.metadata.registered_scope();
@@ -125,5 +132,6 @@ async fn checked(
         // that registered the refresh_token grant, and to any that asked for
         // offline_access.
         refresh: client.metadata.allows(GrantType::RefreshToken) || offline_access,
+        prompt_consent,
     })
 }
