@@ -6,13 +6,15 @@
 //! them all when the [`Stack`] is dropped. Scenarios in `tests/` drive it
 //! through the helpers here: the service's admin API (`mint_token`, `rotate_keys`), the
 //! MCP helpers (`mcp_post`, `session`), Envoy's stats and the captured logs.
-//! [`forge`] makes tokens the service would never issue.
+//! [`forge`] makes tokens the service would never issue. [`clients`] runs the
+//! real MCP SDKs and a headless browser against a stack.
 //!
 //! Nothing here builds or installs: `cargo xtask test` does that first and
 //! exports where everything is (see [`binaries`]).
 
 pub mod authz;
 pub mod binaries;
+pub mod clients;
 pub mod forge;
 pub mod http;
 pub mod mcp;

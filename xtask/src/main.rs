@@ -34,11 +34,12 @@ fn main() -> ExitCode {
         "validate-envoy" => commands::validate_envoy::run(),
         "bench" => commands::bench::run(&rest),
         "fuzz" => commands::fuzz::run(&rest),
-        "setup" => xtask::setup::all().map(|tools| {
-            for (name, path) in tools.env() {
+        "setup" => xtask::setup::all().and_then(|tools| {
+            let clients = xtask::setup::clients()?;
+            for (name, path) in tools.env().into_iter().chain(clients.env()) {
                 println!("{name}={}", path.display());
             }
-            ExitCode::SUCCESS
+            Ok(ExitCode::SUCCESS)
         }),
         "" | "help" | "-h" | "--help" => {
             println!("{USAGE}");

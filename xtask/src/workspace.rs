@@ -15,6 +15,13 @@ pub const ENV_FILTER_WASM: &str = "SEKISHO_FILTER_WASM";
 pub const ENV_AUTHZ_BIN: &str = "SEKISHO_AUTHZ_BIN";
 /// The `sekisho-demo-mcp` binary.
 pub const ENV_DEMO_MCP_BIN: &str = "SEKISHO_DEMO_MCP_BIN";
+/// The Python interpreter of the client venv (`mcp` SDK installed), for the
+/// real-client tests (otherwise [`crate::setup::python_clients`]'s venv).
+pub const ENV_CLIENTS_PYTHON: &str = "SEKISHO_CLIENTS_PYTHON";
+/// The Node.js binary for the TypeScript SDK and browser tests (otherwise `node` on `PATH`).
+pub const ENV_NODE: &str = "SEKISHO_NODE";
+/// The Chromium the browser tests drive (otherwise `/usr/bin/chromium`).
+pub const ENV_CHROMIUM: &str = "SEKISHO_CHROMIUM";
 
 /// The workspace root. Compiled in: xtask always runs from the checkout it was
 /// built from, and so do the tests that link this library.
@@ -37,6 +44,11 @@ pub fn target_dir() -> PathBuf {
         }
         None => root().join("target"),
     }
+}
+
+/// The real-client scripts and their package manifests (`tests/clients/`).
+pub fn clients_dir() -> PathBuf {
+    root().join("tests").join("clients")
 }
 
 /// The Envoy configuration template.

@@ -4,8 +4,8 @@
 //!
 //! Suites today: `cargo test --workspace` (unit, integration and end-to-end
 //! tests; the end-to-end ones start Envoy, the service and the demo server
-//! through the `sekisho-e2e` harness). The Python and Node client suites join
-//! the list in [`suites`].
+//! through the `sekisho-e2e` harness, and the real-client tests run the Python
+//! and TypeScript SDKs and Chromium, which `setup::clients` installs).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, ExitCode, Stdio};
@@ -44,7 +44,24 @@ pub fn run(extra_cargo_test_args: &[String]) -> Result<ExitCode> {
         }
     };
     let mut outcomes = Vec::new();
-    for suite in suites(&tools, extra_cargo_test_args) {
+    // The real-client tests' tools. If they cannot be installed, every other
+    // suite still runs; those tests then fail saying what is missing.
+    let clients = match setup::clients() {
+        Ok(clients) => Some(clients),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            outcomes.push(Outcome {
+                name: "set-up (client SDKs, browser)",
+                succeeded: false,
+                counts: Counts::default(),
+            });
+            None
+        }
+    };
+    for mut suite in suites(&tools, extra_cargo_test_args) {
+        for (name, path) in clients.iter().flat_map(|c| c.env()) {
+            suite.command.env(name, path);
+        }
         outcomes.push(run_suite(suite)?);
     }
     Ok(summarize(&outcomes))
