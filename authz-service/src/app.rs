@@ -47,7 +47,7 @@ impl App {
         let keys = keys::open(&config, &db, &cipher, actor)
             .await
             .context("cannot load the signing keys")?;
-        let login = login::from_config(&config);
+        let login = login::from_config(&config)?;
         let cimd = Arc::new(cimd::Resolver::new(&config.oauth)?);
         Ok(App {
             config: Arc::new(config),

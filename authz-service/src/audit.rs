@@ -40,6 +40,9 @@ pub enum EventKind {
     TokenRefused,
     TokenRevoked,
     RefreshReused,
+    BreakerOpened,
+    BreakerHalfOpen,
+    BreakerClosed,
 }
 
 impl EventKind {
@@ -69,6 +72,9 @@ impl EventKind {
             EventKind::TokenRefused => "token.refused",
             EventKind::TokenRevoked => "token.revoked",
             EventKind::RefreshReused => "refresh.reused",
+            EventKind::BreakerOpened => "breaker.opened",
+            EventKind::BreakerHalfOpen => "breaker.half_open",
+            EventKind::BreakerClosed => "breaker.closed",
         }
     }
 }

@@ -89,6 +89,8 @@ pub struct Config {
     pub oauth: OAuthConfig,
     /// API key verification: the revocation bound and the usage flush interval.
     pub api_keys: ApiKeySettings,
+    /// The upstream OpenID provider users log in at (`AUTH0_*` or `SEKISHO_OIDC_*`), if any.
+    pub oidc: Option<crate::login::oidc::settings::OidcSettings>,
 }
 
 /// A configuration problem, naming the variable at fault.
@@ -232,6 +234,7 @@ impl Config {
 
         let oauth = OAuthConfig::from_lookup(&get, environment)?;
         let api_keys = ApiKeySettings::from_lookup(&get)?;
+        let oidc = crate::login::oidc::settings::OidcSettings::from_lookup(&get, environment)?;
 
         Ok(Config {
             issuer,
@@ -248,6 +251,7 @@ impl Config {
             log_format,
             oauth,
             api_keys,
+            oidc,
         })
     }
 

@@ -49,6 +49,8 @@ impl Purpose {
     pub const BROWSER_BINDING: Purpose = Purpose("browser_binding");
     /// The CSRF token of the consent form.
     pub const CONSENT_CSRF: Purpose = Purpose("consent_csrf");
+    /// Our `state` toward the upstream OpenID provider.
+    pub const OIDC_STATE: Purpose = Purpose("oidc_state");
 }
 
 /// Hashes secrets under the key derived from one master key. Cheap to clone;

@@ -18,6 +18,9 @@ const DATABASE_TIMEOUT: Duration = Duration::from_secs(2);
 struct Health {
     status: &'static str,
     database: &'static str,
+    /// The upstream identity provider and its circuit breaker, when one is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provider: Option<serde_json::Value>,
 }
 
 pub fn routes() -> Router<App> {
@@ -29,12 +32,19 @@ async fn health(State(app): State<App>) -> (StatusCode, Json<Health>) {
         tokio::time::timeout(DATABASE_TIMEOUT, app.db.ping()).await,
         Ok(Ok(()))
     );
+    let provider = app.login.as_ref().and_then(|l| l.health());
     if database_ok {
+        // A provider that is down degrades logins only: tokens, refresh,
+        // client credentials and API keys still work, so this stays 200.
+        let degraded = provider
+            .as_ref()
+            .is_some_and(|p| p.get("breaker").and_then(|b| b.as_str()) != Some("closed"));
         (
             StatusCode::OK,
             Json(Health {
-                status: "ok",
+                status: if degraded { "degraded" } else { "ok" },
                 database: "ok",
+                provider,
             }),
         )
     } else {
@@ -44,6 +54,7 @@ async fn health(State(app): State<App>) -> (StatusCode, Json<Health>) {
             Json(Health {
                 status: "unavailable",
                 database: "error",
+                provider,
             }),
         )
     }

@@ -13,6 +13,7 @@
 //! Not here: consent, codes, or anything about clients.
 
 pub mod dev;
+pub mod oidc;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -58,11 +59,24 @@ pub trait IdentityProvider: Send + Sync {
     fn routes(&self) -> Router<App> {
         Router::new()
     }
+
+    /// The provider's state for `/health` (an upstream provider's breaker).
+    fn health(&self) -> Option<serde_json::Value> {
+        None
+    }
 }
 
-/// The provider the configuration selects, if any.
-pub fn from_config(config: &Config) -> Option<Arc<dyn IdentityProvider>> {
-    config.oauth.dev_login.then(|| Arc::new(dev::DevLogin) as Arc<dyn IdentityProvider>)
+/// The provider the configuration selects, if any. An upstream OpenID
+/// provider (`AUTH0_DOMAIN` or `SEKISHO_OIDC_ISSUER`) wins over the
+/// development login: with both set, users log in upstream.
+pub fn from_config(config: &Config) -> anyhow::Result<Option<Arc<dyn IdentityProvider>>> {
+    if let Some(settings) = &config.oidc {
+        if config.oauth.dev_login {
+            tracing::warn!("SEKISHO_DEV_LOGIN is ignored: an upstream OpenID provider is configured and wins");
+        }
+        return Ok(Some(Arc::new(oidc::OidcLogin::new(settings.clone())?)));
+    }
+    Ok(config.oauth.dev_login.then(|| Arc::new(dev::DevLogin) as Arc<dyn IdentityProvider>))
 }
 
 /// Where the browser goes after a login completed elsewhere.

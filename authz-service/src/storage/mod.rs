@@ -17,9 +17,11 @@ pub mod authorization_requests;
 pub mod consents;
 pub mod instances;
 pub mod oauth_clients;
+pub mod oidc_logins;
 pub mod refresh_tokens;
 pub mod revoked_access_tokens;
 pub mod signing_keys;
+pub mod users;
 
 use std::path::Path;
 use std::time::Duration;
