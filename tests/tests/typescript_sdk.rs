@@ -18,10 +18,7 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(90);
 fn headless_stack() -> Stack {
     let options = StackOptions {
         instances: vec![Instance::new("demo", "oauth"), Instance::new("other", "oauth")],
-        authz_env: vec![
-            ("SEKISHO_DEV_LOGIN".into(), "1".into()),
-            ("SEKISHO_DEV_AUTO_CONSENT".into(), "1".into()),
-        ],
+        authz_env: vec![("SEKISHO_DEV_LOGIN".into(), "1".into()), ("SEKISHO_DEV_AUTO_CONSENT".into(), "1".into())],
         ..StackOptions::default()
     };
     Stack::start(options).expect("the stack starts")
