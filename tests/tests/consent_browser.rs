@@ -31,6 +31,9 @@ struct Client {
 }
 
 fn stack() -> Stack {
+    // Before starting anything: missing tools fail at once, saying how to install them.
+    clients::node().unwrap();
+    clients::chromium().unwrap();
     let options = StackOptions {
         instances: vec![Instance::new("demo", "oauth"), Instance::new("other", "oauth")],
         authz_env: vec![("SEKISHO_DEV_LOGIN".into(), "1".into())],

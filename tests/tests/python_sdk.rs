@@ -30,6 +30,8 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(90);
 const SHORT_TTL: u64 = 5;
 
 fn headless_stack(extra_env: &[(&str, &str)]) -> Stack {
+    // Before starting anything: a missing SDK fails at once, saying how to install it.
+    sekisho_e2e::clients::python().unwrap();
     let mut authz_env =
         vec![("SEKISHO_DEV_LOGIN".to_owned(), "1".to_owned()), ("SEKISHO_DEV_AUTO_CONSENT".to_owned(), "1".to_owned())];
     authz_env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));

@@ -16,6 +16,8 @@ use serde_json::Value;
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(90);
 
 fn headless_stack() -> Stack {
+    // Before starting anything: a missing SDK fails at once, saying how to install it.
+    sekisho_e2e::clients::node().unwrap();
     let options = StackOptions {
         instances: vec![Instance::new("demo", "oauth"), Instance::new("other", "oauth")],
         authz_env: vec![("SEKISHO_DEV_LOGIN".into(), "1".into()), ("SEKISHO_DEV_AUTO_CONSENT".into(), "1".into())],
