@@ -34,8 +34,10 @@ struct Args {
     /// wrk connections for the throughput runs.
     #[arg(long, default_value_t = 32)]
     connections: u32,
-    /// Distinct tokens for the cold path (more than every cache holds).
-    #[arg(long, default_value_t = 30_000)]
+    /// Distinct tokens for the cold path. Warm-up uses the second half and the
+    /// measured run the first, so no measured token was seen before; each half
+    /// is larger than every cache (10,000), so cycling through it never hits.
+    #[arg(long, default_value_t = 40_000)]
     cold_tokens: u64,
     /// Where the JSON report goes.
     #[arg(long, default_value = "target/bench/latest.json")]
@@ -107,7 +109,14 @@ fn main() -> Result<()> {
     authz_cli(&["instances", "create", "bench", "--auth-mode", "oauth"])?;
     authz_cli(&["instances", "create", "bench-keys", "--auth-mode", "api_key"])?;
     let api_key = authz_cli(&[
-        "api-keys", "create", "--name", "bench", "--instance", "bench-keys", "--scope", "mcp:read mcp:write",
+        "api-keys",
+        "create",
+        "--name",
+        "bench",
+        "--instance",
+        "bench-keys",
+        "--scope",
+        "mcp:read mcp:write",
     ]);
     let mut authz_cmd = pinned(&bins.authz, load_cpu);
     authz_cmd.envs(service_env.iter().map(|(k, v)| (k, v))).arg("serve");
@@ -131,6 +140,7 @@ fn main() -> Result<()> {
     let cold_file = work.join("cold-tokens.txt");
     std::fs::write(&cold_file, cold.join("\n"))?;
 
+    let cold_half = (args.cold_tokens / 2) as usize;
     let wrk = Wrk { cpu: load_cpu, seconds: args.seconds, connections: args.connections, work_dir: &work };
     let mut report = Report::new(cores, args.seconds, args.connections);
     let none: Vec<(&str, String)> = vec![];
@@ -138,7 +148,11 @@ fn main() -> Result<()> {
         // Warm up (V8's JIT, caches, connections) before measuring.
         let warm = Wrk { cpu: wrk.cpu, seconds: 2, connections: wrk.connections, work_dir: wrk.work_dir };
         let target = url(port, mcp_path);
-        warm.run(&target, load, c)?;
+        let warm_load = match load {
+            Load::BearerFromFile(file, _) => Load::BearerFromFile(file, cold_half),
+            same => same,
+        };
+        warm.run(&target, warm_load, c)?;
         eprintln!("measuring {name} ({path})…");
         let result = wrk.run(&target, load, c)?;
         Ok(Row::new(name, path, c.unwrap_or(wrk.connections), result))
@@ -156,9 +170,16 @@ fn main() -> Result<()> {
         }
         Err(e) => report.note(format!("sekisho_api_key not measured: {e:#}")),
     }
-    report.push(run("jwt_authn", "cold", ports.jwt_authn, "/mcp/bench", Load::BearerFromFile(&cold_file), None)?);
-    report.push(run("jwt_authn_cache", "cold", ports.jwt_authn_cache, "/mcp/bench", Load::BearerFromFile(&cold_file), None)?);
-    report.push(run("sekisho_jwt", "cold", ports.sekisho, "/mcp/bench", Load::BearerFromFile(&cold_file), None)?);
+    report.push(run("jwt_authn", "cold", ports.jwt_authn, "/mcp/bench", Load::BearerFromFile(&cold_file, 0), None)?);
+    report.push(run(
+        "jwt_authn_cache",
+        "cold",
+        ports.jwt_authn_cache,
+        "/mcp/bench",
+        Load::BearerFromFile(&cold_file, 0),
+        None,
+    )?);
+    report.push(run("sekisho_jwt", "cold", ports.sekisho, "/mcp/bench", Load::BearerFromFile(&cold_file, 0), None)?);
     report.push(run("no_auth", "latency", ports.no_auth, "/mcp/bench", Load::Same(&none), Some(1))?);
     report.push(run("jwt_authn_cache", "latency", ports.jwt_authn_cache, "/mcp/bench", Load::Same(&bearer), Some(1))?);
     report.push(run("sekisho_jwt", "latency", ports.sekisho, "/mcp/bench", Load::Same(&bearer), Some(1))?);
@@ -166,9 +187,15 @@ fn main() -> Result<()> {
     drop(envoy);
 
     eprintln!("measuring Envoy's memory with and without the filter…");
-    match memory::per_worker(&bins.envoy, &work, |with_filter| {
-        render(&ports, &issuer, &audience, &signer.jwks_json().unwrap_or_default(), &bins.filter_wasm, with_filter)
-    }, &url(ports.sekisho, "/mcp/bench"), &bearer) {
+    match memory::per_worker(
+        &bins.envoy,
+        &work,
+        |with_filter| {
+            render(&ports, &issuer, &audience, &signer.jwks_json().unwrap_or_default(), &bins.filter_wasm, with_filter)
+        },
+        &url(ports.sekisho, "/mcp/bench"),
+        &bearer,
+    ) {
         Ok(m) => report.set_memory(m),
         Err(e) => report.note(format!("memory not measured: {e:#}")),
     }

@@ -37,7 +37,13 @@ pub fn per_worker(
         let path = work.join(format!("mem-{with_filter}-{workers}.yaml"));
         std::fs::write(&path, config(with_filter))?;
         let mut cmd = clean_command(envoy);
-        cmd.arg("-c").arg(&path).args(["--concurrency", &workers.to_string(), "--disable-hot-restart", "--log-level", "warn"]);
+        cmd.arg("-c").arg(&path).args([
+            "--concurrency",
+            &workers.to_string(),
+            "--disable-hot-restart",
+            "--log-level",
+            "warn",
+        ]);
         let process = ManagedProcess::spawn(&format!("envoy-mem-{with_filter}-{workers}"), cmd, work)?;
         if with_filter {
             // Each worker's VM loads its keys on its own tick; use both.

@@ -108,7 +108,10 @@ impl Report {
             "\nSekisho benchmark: Envoy 1 worker on core 0, wrk on core 1, {} s per run, {} cores\n\n",
             self.seconds_per_run, self.cores
         );
-        out.push_str(&format!("{:<18} {:<8} {:>4} {:>10} {:>9} {:>9}\n", "listener", "path", "conn", "req/s", "p50 µs", "p99 µs"));
+        out.push_str(&format!(
+            "{:<18} {:<8} {:>4} {:>10} {:>9} {:>9}\n",
+            "listener", "path", "conn", "req/s", "p50 µs", "p99 µs"
+        ));
         for r in &self.rows {
             out.push_str(&format!(
                 "{:<18} {:<8} {:>4} {:>10.0} {:>9} {:>9}\n",

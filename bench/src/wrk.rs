@@ -28,8 +28,9 @@ impl WrkResult {
 pub enum Load<'a> {
     /// The same headers on every request (hot path).
     Same(&'a [(&'a str, String)]),
-    /// `Authorization: Bearer <line>` from a file, a new line per request (cold path).
-    BearerFromFile(&'a Path),
+    /// `Authorization: Bearer <line>` from a file, a new line per request
+    /// (cold path), starting at the given line.
+    BearerFromFile(&'a Path, usize),
 }
 
 const BODY: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
@@ -65,7 +66,11 @@ impl Wrk<'_> {
         let line = stdout.lines().rev().find(|l| l.starts_with("{\"requests\"")).context("no summary from wrk")?;
         let result: WrkResult = serde_json::from_str(line).context("reading wrk's summary")?;
         if result.non2xx > 0 || result.errors > 0 {
-            bail!("{url}: {} non-2xx answers and {} socket errors: the run does not count", result.non2xx, result.errors);
+            bail!(
+                "{url}: {} non-2xx answers and {} socket errors: the run does not count",
+                result.non2xx,
+                result.errors
+            );
         }
         Ok(result)
     }
@@ -83,16 +88,18 @@ end
     let body = format!("local body = '{BODY}'\n");
     let request = match load {
         Load::Same(headers) => {
-            let mut h = String::from("local headers = {['Content-Type'] = 'application/json', ['Accept'] = 'application/json, text/event-stream'}\n");
+            let mut h = String::from(
+                "local headers = {['Content-Type'] = 'application/json', ['Accept'] = 'application/json, text/event-stream'}\n",
+            );
             for (name, value) in headers {
                 h.push_str(&format!("headers['{name}'] = '{value}'\n"));
             }
             format!("{h}request = function() return wrk.format('POST', nil, headers, body) end\n")
         }
-        Load::BearerFromFile(path) => format!(
+        Load::BearerFromFile(path, start) => format!(
             r#"local tokens = {{}}
 for line in io.lines('{}') do tokens[#tokens + 1] = line end
-local i = 0
+local i = {start}
 local headers = {{['Content-Type'] = 'application/json', ['Accept'] = 'application/json, text/event-stream'}}
 request = function()
   i = i + 1
@@ -101,7 +108,8 @@ request = function()
   return wrk.format('POST', nil, headers, body)
 end
 "#,
-            path.display()
+            path.display(),
+            start = start
         ),
     };
     format!("{body}{request}{done}")
