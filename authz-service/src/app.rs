@@ -44,9 +44,7 @@ impl App {
         let hasher = SecretHasher::new(&master_key);
         let db = connect_and_migrate(&config).await?;
         let cipher = FieldCipher::new(Arc::new(LocalKeyProvider::new(master_key)));
-        let keys = keys::open(&config, &db, &cipher, actor)
-            .await
-            .context("cannot load the signing keys")?;
+        let keys = keys::open(&config, &db, &cipher, actor).await.context("cannot load the signing keys")?;
         let login = login::from_config(&config)?;
         let cimd = Arc::new(cimd::Resolver::new(&config.oauth)?);
         Ok(App {
@@ -73,12 +71,9 @@ impl App {
                 "the signing key comes from JWT_PRIVATE_KEY; rotate it by changing JWT_PRIVATE_KEY and JWT_PUBLIC_KEY",
             ));
         }
-        let reload_lag =
-            i64::try_from(self.config.key_reload_interval.as_secs()).unwrap_or(i64::MAX);
-        let policy = RotationPolicy {
-            min_previous_age: self.config.access_token_ttl.saturating_add(reload_lag),
-            force,
-        };
+        let reload_lag = i64::try_from(self.config.key_reload_interval.as_secs()).unwrap_or(i64::MAX);
+        let policy =
+            RotationPolicy { min_previous_age: self.config.access_token_ttl.saturating_add(reload_lag), force };
         let rotation = stored::rotate(&self.db, &self.cipher, actor, policy).await?;
         keys::reload::reload_once(&self.db, &self.cipher, &self.keys).await;
         Ok(rotation)
@@ -90,8 +85,6 @@ pub async fn connect_and_migrate(config: &Config) -> anyhow::Result<Db> {
     let db = Db::connect(&config.database_url, config.database_kind)
         .await
         .context("cannot connect to the database (DATABASE_URL)")?;
-    db.migrate()
-        .await
-        .context("cannot apply database migrations")?;
+    db.migrate().await.context("cannot apply database migrations")?;
     Ok(db)
 }

@@ -104,49 +104,31 @@ pub struct Actor {
 
 impl Actor {
     pub fn cli() -> Actor {
-        Actor {
-            name: "cli".into(),
-            ip: None,
-        }
+        Actor { name: "cli".into(), ip: None }
     }
 
     pub fn system() -> Actor {
-        Actor {
-            name: "system".into(),
-            ip: None,
-        }
+        Actor { name: "system".into(), ip: None }
     }
 
     pub fn admin_api(ip: Option<String>) -> Actor {
-        Actor {
-            name: "admin-api".into(),
-            ip,
-        }
+        Actor { name: "admin-api".into(), ip }
     }
 
     /// Someone not (yet) authenticated on an OAuth endpoint: a registering client,
     /// a browser at the authorization endpoint.
     pub fn anonymous(ip: Option<String>) -> Actor {
-        Actor {
-            name: "anonymous".into(),
-            ip,
-        }
+        Actor { name: "anonymous".into(), ip }
     }
 
     /// An OAuth client, authenticated or identified by its `client_id`.
     pub fn client(ip: Option<String>) -> Actor {
-        Actor {
-            name: "client".into(),
-            ip,
-        }
+        Actor { name: "client".into(), ip }
     }
 
     /// A logged-in user (consent decisions).
     pub fn user(ip: Option<String>) -> Actor {
-        Actor {
-            name: "user".into(),
-            ip,
-        }
+        Actor { name: "user".into(), ip }
     }
 }
 
@@ -234,8 +216,7 @@ pub async fn list(db: &Db, event: Option<&str>, limit: i64) -> Result<Vec<AuditR
             outcome: r.outcome,
             reason: r.reason,
             // Written by us as JSON; shown as a string if it ever is not.
-            details: serde_json::from_str(&r.details)
-                .unwrap_or(serde_json::Value::String(r.details)),
+            details: serde_json::from_str(&r.details).unwrap_or(serde_json::Value::String(r.details)),
         })
         .collect())
 }

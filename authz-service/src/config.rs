@@ -102,10 +102,7 @@ pub struct ConfigError {
 }
 
 fn bad(variable: &'static str, message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        variable,
-        message: message.into(),
-    }
+    ConfigError { variable, message: message.into() }
 }
 
 impl Config {
@@ -121,15 +118,10 @@ impl Config {
         validate_base_url(&issuer).map_err(|e| bad("PUBLIC_BASE_URL", e.to_string()))?;
 
         let listen = get("SEKISHO_LISTEN").unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
-        let listen = listen.parse().map_err(|_| {
-            bad(
-                "SEKISHO_LISTEN",
-                format!("`{listen}` is not an IP:port address"),
-            )
-        })?;
+        let listen =
+            listen.parse().map_err(|_| bad("SEKISHO_LISTEN", format!("`{listen}` is not an IP:port address")))?;
 
-        let data_dir =
-            PathBuf::from(get("SEKISHO_DATA_DIR").unwrap_or_else(|| DEFAULT_DATA_DIR.to_owned()));
+        let data_dir = PathBuf::from(get("SEKISHO_DATA_DIR").unwrap_or_else(|| DEFAULT_DATA_DIR.to_owned()));
 
         let database_url = get("DATABASE_URL").unwrap_or_else(|| default_database_url(&data_dir));
         let database_kind = database_kind(&database_url)?;
@@ -138,25 +130,18 @@ impl Config {
             None | Some("development") => Environment::Development,
             Some("production") => Environment::Production,
             Some(other) => {
-                return Err(bad(
-                    "SEKISHO_ENV",
-                    format!("`{other}` is not development or production"),
-                ));
+                return Err(bad("SEKISHO_ENV", format!("`{other}` is not development or production")));
             }
         };
 
         let env_signing_key = match (get("JWT_PRIVATE_KEY"), get("JWT_PUBLIC_KEY")) {
             (None, None) => None,
             (None, Some(_)) => {
-                return Err(bad(
-                    "JWT_PRIVATE_KEY",
-                    "must be set when JWT_PUBLIC_KEY is set",
-                ));
+                return Err(bad("JWT_PRIVATE_KEY", "must be set when JWT_PUBLIC_KEY is set"));
             }
-            (Some(private), public) => Some(
-                env_key::from_pems(&private, public.as_deref())
-                    .map_err(|e| bad(e.variable(), e.to_string()))?,
-            ),
+            (Some(private), public) => {
+                Some(env_key::from_pems(&private, public.as_deref()).map_err(|e| bad(e.variable(), e.to_string()))?)
+            }
         };
 
         let master_key = get("SEKISHO_MASTER_KEY")
@@ -164,26 +149,17 @@ impl Config {
                 let bytes = STANDARD
                     .decode(v.trim())
                     .map_err(|_| bad("SEKISHO_MASTER_KEY", "must be base64 (standard alphabet)"))?;
-                MasterKey::from_slice(&bytes).ok_or_else(|| {
-                    bad(
-                        "SEKISHO_MASTER_KEY",
-                        format!("must be base64 of {MASTER_KEY_BYTES} bytes"),
-                    )
-                })
+                MasterKey::from_slice(&bytes)
+                    .ok_or_else(|| bad("SEKISHO_MASTER_KEY", format!("must be base64 of {MASTER_KEY_BYTES} bytes")))
             })
             .transpose()?;
         if environment == Environment::Production && master_key.is_none() {
-            return Err(bad(
-                "SEKISHO_MASTER_KEY",
-                "is required when SEKISHO_ENV=production",
-            ));
+            return Err(bad("SEKISHO_MASTER_KEY", "is required when SEKISHO_ENV=production"));
         }
 
         let admin_token = get("SEKISHO_ADMIN_TOKEN").map(|t| AdminToken(t.trim().to_owned()));
         if environment == Environment::Production
-            && admin_token
-                .as_ref()
-                .is_some_and(|t| t.0.len() < MIN_PRODUCTION_ADMIN_TOKEN)
+            && admin_token.as_ref().is_some_and(|t| t.0.len() < MIN_PRODUCTION_ADMIN_TOKEN)
         {
             return Err(bad(
                 "SEKISHO_ADMIN_TOKEN",
@@ -191,20 +167,13 @@ impl Config {
             ));
         }
 
-        let access_token_ttl = match get("SEKISHO_ACCESS_TOKEN_TTL") {
-            None => DEFAULT_ACCESS_TOKEN_TTL,
-            Some(v) => v
-                .trim()
-                .parse::<i64>()
-                .ok()
-                .filter(|t| (1..=MAX_ACCESS_TOKEN_TTL).contains(t))
-                .ok_or_else(|| {
-                    bad(
-                        "SEKISHO_ACCESS_TOKEN_TTL",
-                        format!("must be seconds between 1 and {MAX_ACCESS_TOKEN_TTL}"),
-                    )
-                })?,
-        };
+        let access_token_ttl =
+            match get("SEKISHO_ACCESS_TOKEN_TTL") {
+                None => DEFAULT_ACCESS_TOKEN_TTL,
+                Some(v) => v.trim().parse::<i64>().ok().filter(|t| (1..=MAX_ACCESS_TOKEN_TTL).contains(t)).ok_or_else(
+                    || bad("SEKISHO_ACCESS_TOKEN_TTL", format!("must be seconds between 1 and {MAX_ACCESS_TOKEN_TTL}")),
+                )?,
+            };
 
         let key_reload_secs = match get("SEKISHO_KEY_RELOAD_SECS") {
             None => DEFAULT_KEY_RELOAD_SECS,
@@ -213,22 +182,14 @@ impl Config {
                 .parse::<u64>()
                 .ok()
                 .filter(|s| (1..=3600).contains(s))
-                .ok_or_else(|| {
-                    bad(
-                        "SEKISHO_KEY_RELOAD_SECS",
-                        "must be seconds between 1 and 3600",
-                    )
-                })?,
+                .ok_or_else(|| bad("SEKISHO_KEY_RELOAD_SECS", "must be seconds between 1 and 3600"))?,
         };
 
         let log_format = match get("SEKISHO_LOG_FORMAT").as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
             Some(other) => {
-                return Err(bad(
-                    "SEKISHO_LOG_FORMAT",
-                    format!("`{other}` is not text or json"),
-                ));
+                return Err(bad("SEKISHO_LOG_FORMAT", format!("`{other}` is not text or json")));
             }
         };
 
@@ -259,10 +220,7 @@ impl Config {
     /// run with an unauthenticated or disabled admin API by accident.
     pub fn check_for_serving(&self) -> Result<(), ConfigError> {
         if self.environment == Environment::Production && self.admin_token.is_none() {
-            return Err(bad(
-                "SEKISHO_ADMIN_TOKEN",
-                "is required when SEKISHO_ENV=production",
-            ));
+            return Err(bad("SEKISHO_ADMIN_TOKEN", "is required when SEKISHO_ENV=production"));
         }
         Ok(())
     }
@@ -284,10 +242,7 @@ fn database_kind(url: &str) -> Result<DatabaseKind, ConfigError> {
         Ok(DatabaseKind::Postgres)
     } else {
         // Never echo the URL: it may carry a password.
-        Err(bad(
-            "DATABASE_URL",
-            "must start with sqlite:, postgres:// or postgresql://",
-        ))
+        Err(bad("DATABASE_URL", "must start with sqlite:, postgres:// or postgresql://"))
     }
 }
 
@@ -297,10 +252,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         Config::from_lookup(|name| map.get(name).cloned())
     }
 
@@ -323,67 +275,27 @@ mod tests {
 
     #[test]
     fn each_bad_value_names_its_variable() {
-        assert_eq!(
-            variable_of(&[("PUBLIC_BASE_URL", "http://h:1/")]),
-            "PUBLIC_BASE_URL"
-        );
-        assert_eq!(
-            variable_of(&[("SEKISHO_LISTEN", "localhost")]),
-            "SEKISHO_LISTEN"
-        );
-        assert_eq!(
-            variable_of(&[("DATABASE_URL", "mysql://x")]),
-            "DATABASE_URL"
-        );
+        assert_eq!(variable_of(&[("PUBLIC_BASE_URL", "http://h:1/")]), "PUBLIC_BASE_URL");
+        assert_eq!(variable_of(&[("SEKISHO_LISTEN", "localhost")]), "SEKISHO_LISTEN");
+        assert_eq!(variable_of(&[("DATABASE_URL", "mysql://x")]), "DATABASE_URL");
         assert_eq!(variable_of(&[("SEKISHO_ENV", "prod")]), "SEKISHO_ENV");
-        assert_eq!(
-            variable_of(&[("SEKISHO_MASTER_KEY", "c2hvcnQ=")]),
-            "SEKISHO_MASTER_KEY"
-        );
-        assert_eq!(
-            variable_of(&[("SEKISHO_MASTER_KEY", "not base64!")]),
-            "SEKISHO_MASTER_KEY"
-        );
-        assert_eq!(
-            variable_of(&[("SEKISHO_ACCESS_TOKEN_TTL", "0")]),
-            "SEKISHO_ACCESS_TOKEN_TTL"
-        );
-        assert_eq!(
-            variable_of(&[("SEKISHO_ACCESS_TOKEN_TTL", "15m")]),
-            "SEKISHO_ACCESS_TOKEN_TTL"
-        );
-        assert_eq!(
-            variable_of(&[("SEKISHO_KEY_RELOAD_SECS", "0")]),
-            "SEKISHO_KEY_RELOAD_SECS"
-        );
-        assert_eq!(
-            variable_of(&[("SEKISHO_LOG_FORMAT", "xml")]),
-            "SEKISHO_LOG_FORMAT"
-        );
+        assert_eq!(variable_of(&[("SEKISHO_MASTER_KEY", "c2hvcnQ=")]), "SEKISHO_MASTER_KEY");
+        assert_eq!(variable_of(&[("SEKISHO_MASTER_KEY", "not base64!")]), "SEKISHO_MASTER_KEY");
+        assert_eq!(variable_of(&[("SEKISHO_ACCESS_TOKEN_TTL", "0")]), "SEKISHO_ACCESS_TOKEN_TTL");
+        assert_eq!(variable_of(&[("SEKISHO_ACCESS_TOKEN_TTL", "15m")]), "SEKISHO_ACCESS_TOKEN_TTL");
+        assert_eq!(variable_of(&[("SEKISHO_KEY_RELOAD_SECS", "0")]), "SEKISHO_KEY_RELOAD_SECS");
+        assert_eq!(variable_of(&[("SEKISHO_LOG_FORMAT", "xml")]), "SEKISHO_LOG_FORMAT");
         assert_eq!(variable_of(&[("JWT_PUBLIC_KEY", "x")]), "JWT_PRIVATE_KEY");
-        assert_eq!(
-            variable_of(&[("JWT_PRIVATE_KEY", "not a pem")]),
-            "JWT_PRIVATE_KEY"
-        );
+        assert_eq!(variable_of(&[("JWT_PRIVATE_KEY", "not a pem")]), "JWT_PRIVATE_KEY");
     }
 
     #[test]
     fn production_needs_a_master_key_and_an_admin_token() {
         let key = STANDARD.encode([1u8; 32]);
-        assert_eq!(
-            variable_of(&[("SEKISHO_ENV", "production")]),
-            "SEKISHO_MASTER_KEY"
-        );
+        assert_eq!(variable_of(&[("SEKISHO_ENV", "production")]), "SEKISHO_MASTER_KEY");
         let c = config(&[("SEKISHO_ENV", "production"), ("SEKISHO_MASTER_KEY", &key)]).unwrap();
-        assert_eq!(
-            c.check_for_serving().map_err(|e| e.variable),
-            Err("SEKISHO_ADMIN_TOKEN")
-        );
-        let short = [
-            ("SEKISHO_ENV", "production"),
-            ("SEKISHO_MASTER_KEY", &key),
-            ("SEKISHO_ADMIN_TOKEN", "short"),
-        ];
+        assert_eq!(c.check_for_serving().map_err(|e| e.variable), Err("SEKISHO_ADMIN_TOKEN"));
+        let short = [("SEKISHO_ENV", "production"), ("SEKISHO_MASTER_KEY", &key), ("SEKISHO_ADMIN_TOKEN", "short")];
         assert_eq!(variable_of(&short), "SEKISHO_ADMIN_TOKEN");
     }
 
@@ -396,10 +308,7 @@ mod tests {
     #[test]
     fn postgres_urls_are_recognised() {
         for url in ["postgres://u@h/db", "postgresql://u@h/db"] {
-            assert_eq!(
-                config(&[("DATABASE_URL", url)]).unwrap().database_kind,
-                DatabaseKind::Postgres
-            );
+            assert_eq!(config(&[("DATABASE_URL", url)]).unwrap().database_kind, DatabaseKind::Postgres);
         }
     }
 }

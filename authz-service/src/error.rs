@@ -84,16 +84,10 @@ impl fmt::Display for ErrorCode {
 pub enum Error {
     /// A refusal the client can act on.
     #[error("{code}: {description}")]
-    Refused {
-        code: ErrorCode,
-        description: String,
-    },
+    Refused { code: ErrorCode, description: String },
     /// A bearer-protected API (the admin API) got no valid token (RFC 6750 §3).
     #[error("unauthorized ({realm})")]
-    Unauthorized {
-        realm: &'static str,
-        credential_sent: bool,
-    },
+    Unauthorized { realm: &'static str, credential_sent: bool },
     /// The service cannot answer now (database unreachable); the client may retry.
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),
@@ -106,10 +100,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn refused(code: ErrorCode, description: impl Into<String>) -> Self {
-        Error::Refused {
-            code,
-            description: description.into(),
-        }
+        Error::Refused { code, description: description.into() }
     }
 
     pub fn invalid_request(description: impl Into<String>) -> Self {
@@ -162,14 +153,8 @@ impl Error {
     pub fn description(&self) -> Option<&str> {
         match self {
             Error::Refused { description, .. } => Some(description),
-            Error::Unauthorized {
-                credential_sent: false,
-                ..
-            } => Some("a bearer token is required"),
-            Error::Unauthorized {
-                credential_sent: true,
-                ..
-            } => Some("the bearer token is not valid"),
+            Error::Unauthorized { credential_sent: false, .. } => Some("a bearer token is required"),
+            Error::Unauthorized { credential_sent: true, .. } => Some("the bearer token is not valid"),
             Error::Unavailable(_) => Some("the service is temporarily unavailable; retry later"),
             Error::Internal(_) => None,
         }
@@ -193,9 +178,7 @@ impl From<sqlx::Error> for Error {
             E::PoolTimedOut | E::PoolClosed | E::Io(_) | E::Tls(_) | E::WorkerCrashed => {
                 Error::Unavailable(format!("database: {e}"))
             }
-            ref contended if crate::storage::is_contention(contended) => {
-                Error::Unavailable(format!("database: {e}"))
-            }
+            ref contended if crate::storage::is_contention(contended) => Error::Unavailable(format!("database: {e}")),
             other => Error::Internal(anyhow::Error::new(other).context("database")),
         }
     }
@@ -230,19 +213,13 @@ impl IntoResponse for Error {
             }
             _ => {}
         }
-        let body = Body {
-            error: self.code(),
-            error_description: description,
-        };
+        let body = Body { error: self.code(), error_description: description };
         let mut response = (self.status(), axum::Json(body)).into_response();
         let headers = response.headers_mut();
         // RFC 6749 §5.1/§5.2: token responses and their errors must not be cached.
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         match &self {
-            Error::Unauthorized {
-                realm,
-                credential_sent,
-            } => {
+            Error::Unauthorized { realm, credential_sent } => {
                 // RFC 6750 §3.1: no error code when no credential was sent.
                 let challenge = if *credential_sent {
                     format!("Bearer realm=\"{realm}\", error=\"invalid_token\"")
@@ -253,20 +230,11 @@ impl IntoResponse for Error {
                     headers.insert(header::WWW_AUTHENTICATE, value);
                 }
             }
-            Error::Refused {
-                code: ErrorCode::InvalidClient,
-                ..
-            } => {
-                headers.insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Basic realm=\"sekisho\""),
-                );
+            Error::Refused { code: ErrorCode::InvalidClient, .. } => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"sekisho\""));
             }
             Error::Unavailable(_) => {
-                headers.insert(
-                    header::RETRY_AFTER,
-                    HeaderValue::from_static(RETRY_AFTER_SECS),
-                );
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
             }
             _ => {}
         }
@@ -282,10 +250,7 @@ mod tests {
     fn client_mistakes_are_4xx_with_their_rfc_code() {
         assert_eq!(Error::invalid_target("x").status(), StatusCode::BAD_REQUEST);
         assert_eq!(Error::invalid_target("x").code(), "invalid_target");
-        assert_eq!(
-            Error::refused(ErrorCode::InvalidClient, "x").status(),
-            StatusCode::UNAUTHORIZED
-        );
+        assert_eq!(Error::refused(ErrorCode::InvalidClient, "x").status(), StatusCode::UNAUTHORIZED);
         assert_eq!(Error::not_found("x").status(), StatusCode::NOT_FOUND);
         let internal = Error::internal(anyhow::anyhow!("secret detail"));
         assert_eq!(internal.status(), StatusCode::INTERNAL_SERVER_ERROR);
@@ -297,23 +262,12 @@ mod tests {
         let response = Error::Unavailable("db".into()).into_response();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers()[header::RETRY_AFTER], "5");
-        let response = Error::Unauthorized {
-            realm: "sekisho-admin",
-            credential_sent: true,
-        }
-        .into_response();
+        let response = Error::Unauthorized { realm: "sekisho-admin", credential_sent: true }.into_response();
         assert_eq!(
             response.headers()[header::WWW_AUTHENTICATE],
             "Bearer realm=\"sekisho-admin\", error=\"invalid_token\""
         );
-        let response = Error::Unauthorized {
-            realm: "sekisho-admin",
-            credential_sent: false,
-        }
-        .into_response();
-        assert_eq!(
-            response.headers()[header::WWW_AUTHENTICATE],
-            "Bearer realm=\"sekisho-admin\""
-        );
+        let response = Error::Unauthorized { realm: "sekisho-admin", credential_sent: false }.into_response();
+        assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer realm=\"sekisho-admin\"");
     }
 }

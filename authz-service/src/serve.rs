@@ -21,17 +21,10 @@ pub async fn run(app: App) -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {} (SEKISHO_LISTEN)", config.listen))?;
-    let reloader = keys::reload::spawn(
-        app.db.clone(),
-        app.cipher.clone(),
-        app.keys.clone(),
-        config.key_reload_interval,
-    );
-    let usage_flusher = activity::spawn(
-        app.api_key_activity.clone(),
-        app.db.clone(),
-        config.api_keys.usage_flush_interval,
-    );
+    let reloader =
+        keys::reload::spawn(app.db.clone(), app.cipher.clone(), app.keys.clone(), config.key_reload_interval);
+    let usage_flusher =
+        activity::spawn(app.api_key_activity.clone(), app.db.clone(), config.api_keys.usage_flush_interval);
     if config.admin_token.is_none() {
         tracing::info!("admin API disabled: SEKISHO_ADMIN_TOKEN is not set");
     }
@@ -48,9 +41,7 @@ pub async fn run(app: App) -> anyhow::Result<()> {
     );
 
     let router = http::router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+    let served = axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await;
 
     if let Some(reloader) = reloader {
         reloader.abort();

@@ -26,10 +26,9 @@ async fn protected_resource_metadata_is_exact() {
             "bearer_methods_supported": ["header"],
             "resource_name": "Demo server",
         });
-        for path in [
-            "/.well-known/oauth-protected-resource/mcp/demo",
-            "/.well-known/oauth-protected-resource/mcp/demo/",
-        ] {
+        for path in
+            ["/.well-known/oauth-protected-resource/mcp/demo", "/.well-known/oauth-protected-resource/mcp/demo/"]
+        {
             let reply = t.get(path).await;
             assert_eq!(reply.status, StatusCode::OK, "{path}");
             assert_eq!(reply.body, expected, "{path}");
@@ -47,13 +46,10 @@ async fn protected_resource_metadata_is_exact() {
                 "resource_name": "Sekisho MCP gateway",
             })
         );
-        for unknown in [
-            "/.well-known/oauth-protected-resource/mcp/nope",
-            "/.well-known/oauth-protected-resource/mcp/%2e%2e",
-        ] {
-            t.get(unknown)
-                .await
-                .assert_error(StatusCode::NOT_FOUND, "not_found");
+        for unknown in
+            ["/.well-known/oauth-protected-resource/mcp/nope", "/.well-known/oauth-protected-resource/mcp/%2e%2e"]
+        {
+            t.get(unknown).await.assert_error(StatusCode::NOT_FOUND, "not_found");
         }
     })
     .await;
@@ -68,10 +64,7 @@ async fn discovery_documents_allow_cross_origin_reads() {
             .uri("/.well-known/oauth-protected-resource")
             .header(header::ORIGIN, "http://localhost:6274")
             .header(header::ACCESS_CONTROL_REQUEST_METHOD, "GET")
-            .header(
-                header::ACCESS_CONTROL_REQUEST_HEADERS,
-                "mcp-protocol-version",
-            )
+            .header(header::ACCESS_CONTROL_REQUEST_HEADERS, "mcp-protocol-version")
             .body(Body::empty())
             .unwrap();
         let reply = t.send(preflight).await;
@@ -112,10 +105,7 @@ async fn health_reports_the_database() {
     on_each_backend(|env| async move {
         let t = env.open().await;
         let reply = t.get("/health").await;
-        assert_eq!(
-            (reply.status, reply.body.clone()),
-            (StatusCode::OK, json!({ "status": "ok", "database": "ok" }))
-        );
+        assert_eq!((reply.status, reply.body.clone()), (StatusCode::OK, json!({ "status": "ok", "database": "ok" })));
         t.app.db.close().await;
         let reply = t.get("/health").await;
         assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
@@ -134,16 +124,10 @@ async fn health_reports_the_database() {
 async fn unknown_paths_and_methods_get_json_errors() {
     on_each_backend(|env| async move {
         let t = env.open().await;
-        t.get("/nope")
-            .await
-            .assert_error(StatusCode::NOT_FOUND, "not_found");
-        t.get("/admin/v1/nope")
-            .await
-            .assert_error(StatusCode::NOT_FOUND, "not_found");
+        t.get("/nope").await.assert_error(StatusCode::NOT_FOUND, "not_found");
+        t.get("/admin/v1/nope").await.assert_error(StatusCode::NOT_FOUND, "not_found");
         let delete = Request::delete("/oauth/jwks").body(Body::empty()).unwrap();
-        t.send(delete)
-            .await
-            .assert_error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+        t.send(delete).await.assert_error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
     })
     .await;
 }

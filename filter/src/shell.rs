@@ -246,7 +246,11 @@ impl Context for Root {
             if let (true, Some(b)) = (ok, &body) {
                 publish(SHARED_POLICY, b);
             }
-            worker.gate.borrow_mut().tally.bump(if ok { Counter::PolicyRefreshOk } else { Counter::PolicyRefreshFailed });
+            worker.gate.borrow_mut().tally.bump(if ok {
+                Counter::PolicyRefreshOk
+            } else {
+                Counter::PolicyRefreshFailed
+            });
             if ok {
                 let refresh = i64::try_from(worker.config().refresh_seconds).unwrap_or(30);
                 let _ =
@@ -524,7 +528,7 @@ impl HttpContext for Mcp {
         let max = self.worker.config().max_body_bytes;
         if body_size > max && !matches!(self.state, State::Decided) {
             let refusal = self.worker.gate.borrow_mut().body_too_large();
-                return self.refuse(&refusal);
+            return self.refuse(&refusal);
         }
         match &self.state {
             State::Awaiting { .. } => {

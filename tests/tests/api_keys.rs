@@ -172,8 +172,16 @@ fn auth_modes_decide_which_credential_counts() {
     let bearer = |t: &str| format!("Bearer {t}");
 
     assert_eq!(probe(&stack, "/mcp/legacy", &[("x-api-key", &key)]), 200, "api_key mode takes keys");
-    assert_eq!(probe(&stack, "/mcp/legacy", &[("authorization", &bearer(&token_legacy))]), 401, "api_key mode refuses JWTs");
-    assert_eq!(probe(&stack, "/mcp/modern", &[("authorization", &bearer(&token_modern))]), 200, "oauth mode takes JWTs");
+    assert_eq!(
+        probe(&stack, "/mcp/legacy", &[("authorization", &bearer(&token_legacy))]),
+        401,
+        "api_key mode refuses JWTs"
+    );
+    assert_eq!(
+        probe(&stack, "/mcp/modern", &[("authorization", &bearer(&token_modern))]),
+        200,
+        "oauth mode takes JWTs"
+    );
     let modern_key = create_key(&stack, "modern", "mcp:read", &[]);
     assert_eq!(probe(&stack, "/mcp/modern", &[("x-api-key", &modern_key)]), 401, "oauth mode refuses keys");
     assert_eq!(probe(&stack, "/mcp/demo", &[("x-api-key", &both_key)]), 200, "both takes keys");
@@ -203,7 +211,8 @@ fn with_the_service_stopped_seen_keys_work_until_the_bound_and_unseen_keys_get_5
     stack.stop_authz();
 
     assert_eq!(probe(&stack, "/mcp/demo", &[("x-api-key", &seen)]), 200, "a seen key must keep working");
-    let unseen_answer = stack.mcp_post_with("/mcp/demo", &[("x-api-key", &unseen)], &mcp::initialize_request(1)).unwrap();
+    let unseen_answer =
+        stack.mcp_post_with("/mcp/demo", &[("x-api-key", &unseen)], &mcp::initialize_request(1)).unwrap();
     assert_eq!(unseen_answer.status, 503, "{}", unseen_answer.body);
     assert!(unseen_answer.header("retry-after").is_some());
     // Past the bound the filter cannot vouch for the key any more.

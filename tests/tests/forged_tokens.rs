@@ -33,10 +33,7 @@ fn sign(key: &SigningKey, claims: &Value, kid: &str) -> String {
 fn every_kind_of_bad_token_is_refused_as_an_invalid_token() {
     let key = service_key();
     let pem = key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
-    let options = StackOptions {
-        authz_env: vec![("JWT_PRIVATE_KEY".into(), pem)],
-        ..StackOptions::default()
-    };
+    let options = StackOptions { authz_env: vec![("JWT_PRIVATE_KEY".into(), pem)], ..StackOptions::default() };
     let stack = Stack::start(options).expect("the stack starts");
     let base = stack.base_url().to_owned();
     let kid = thumbprint(key.verifying_key());
@@ -74,18 +71,24 @@ fn every_kind_of_bad_token_is_refused_as_an_invalid_token() {
         Case { what: "unknown kid", token: sign(&key, &good, "no-such-key") },
         Case {
             what: "embedded jwk",
-            token: Forger::new().unwrap().sign_raw(
-                &json!({"alg": "ES256", "typ": "at+jwt", "kid": kid, "jwk": {"kty": "EC"}}),
-                &good,
-            ),
+            token: Forger::new()
+                .unwrap()
+                .sign_raw(&json!({"alg": "ES256", "typ": "at+jwt", "kid": kid, "jwk": {"kty": "EC"}}), &good),
         },
-        Case { what: "not an at+jwt", token: {
-            let header = json!({"alg": "ES256", "typ": "JWT", "kid": kid});
-            let input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(good.to_string()));
-            use p256::ecdsa::signature::Signer;
-            let sig: p256::ecdsa::Signature = key.sign(input.as_bytes());
-            format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.to_bytes()))
-        } },
+        Case {
+            what: "not an at+jwt",
+            token: {
+                let header = json!({"alg": "ES256", "typ": "JWT", "kid": kid});
+                let input = format!(
+                    "{}.{}",
+                    URL_SAFE_NO_PAD.encode(header.to_string()),
+                    URL_SAFE_NO_PAD.encode(good.to_string())
+                );
+                use p256::ecdsa::signature::Signer;
+                let sig: p256::ecdsa::Signature = key.sign(input.as_bytes());
+                format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.to_bytes()))
+            },
+        },
         Case { what: "garbage", token: "this.is.garbage".into() },
         Case { what: "oversized", token: format!("{}.{}.{}", "a".repeat(9_000), "b", "c") },
     ];

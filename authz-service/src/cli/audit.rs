@@ -26,10 +26,7 @@ pub async fn run(app: App, command: AuditCommand) -> anyhow::Result<()> {
     if json {
         return super::print_json(&events);
     }
-    println!(
-        "{:<6} {:<21} {:<18} {:<10} {:<8} DETAILS",
-        "ID", "AT", "EVENT", "ACTOR", "OUTCOME"
-    );
+    println!("{:<6} {:<21} {:<18} {:<10} {:<8} DETAILS", "ID", "AT", "EVENT", "ACTOR", "OUTCOME");
     for e in &events {
         println!(
             "{:<6} {:<21} {:<18} {:<10} {:<8} {}",

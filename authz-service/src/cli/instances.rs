@@ -63,11 +63,7 @@ pub async fn run(app: App, command: InstancesCommand) -> anyhow::Result<()> {
                 Saved::Updated => "updated",
                 Saved::Unchanged => "unchanged",
             };
-            println!(
-                "{what} instance {} ({})",
-                instance.id,
-                instance.resource(app.issuer())
-            );
+            println!("{what} instance {} ({})", instance.id, instance.resource(app.issuer()));
         }
         InstancesCommand::List { json } => {
             let instances = registry::list(&app.db).await?;

@@ -48,10 +48,7 @@ pub async fn run(app: App, command: KeysCommand) -> anyhow::Result<()> {
                 );
             }
             let when = |t: Option<i64>| t.map_or_else(|| "-".to_owned(), format_unix);
-            println!(
-                "{:<44} {:<9} {:<21} {:<21} RETIRED",
-                "KID", "STATUS", "CREATED", "ACTIVATED"
-            );
+            println!("{:<44} {:<9} {:<21} {:<21} RETIRED", "KID", "STATUS", "CREATED", "ACTIVATED");
             for k in &keys {
                 println!(
                     "{:<44} {:<9} {:<21} {:<21} {}",

@@ -81,10 +81,7 @@ pub async fn run(cli: Cli, config: Config) -> ExitCode {
     let command = cli.command.unwrap_or(Command::Serve);
     let serving = matches!(command, Command::Serve);
     // The service logs its work; a CLI command only its warnings (its output is on stdout).
-    logging::init(
-        config.log_format,
-        if serving { "info,sqlx=warn" } else { "warn" },
-    );
+    logging::init(config.log_format, if serving { "info,sqlx=warn" } else { "warn" });
     if serving && let Err(e) = config.check_for_serving() {
         eprintln!("sekisho-authz: configuration error: {e}");
         return ExitCode::from(2);

@@ -16,11 +16,7 @@ pub enum TokenCommand {
 #[derive(Debug, Args)]
 pub struct MintArgs {
     /// Instance id (or give --resource).
-    #[arg(
-        long,
-        required_unless_present = "resource",
-        conflicts_with = "resource"
-    )]
+    #[arg(long, required_unless_present = "resource", conflicts_with = "resource")]
     instance: Option<String>,
     /// Resource URI of the instance.
     #[arg(long)]

@@ -59,9 +59,7 @@ impl KeyProvider for LocalKeyProvider {
 pub enum FieldError {
     #[error("stored value is not in a known sealed format")]
     Malformed,
-    #[error(
-        "stored value was sealed with master key {0}, which is not configured (wrong SEKISHO_MASTER_KEY?)"
-    )]
+    #[error("stored value was sealed with master key {0}, which is not configured (wrong SEKISHO_MASTER_KEY?)")]
     UnknownKey(String),
     #[error("stored value does not open: tampered, or moved from another record")]
     Tampered,
@@ -85,51 +83,28 @@ impl FieldCipher {
         let nonce_bytes = random::bytes::<NONCE_BYTES>()?;
         let nonce = Nonce::<Aes256Gcm>::from(nonce_bytes);
         let ciphertext = cipher(key)
-            .encrypt(
-                &nonce,
-                Payload {
-                    msg: plaintext,
-                    aad: context.as_bytes(),
-                },
-            )
+            .encrypt(&nonce, Payload { msg: plaintext, aad: context.as_bytes() })
             .map_err(|_| FieldError::Tampered)?;
         let mut blob = Vec::with_capacity(NONCE_BYTES + ciphertext.len());
         blob.extend_from_slice(&nonce_bytes);
         blob.extend_from_slice(&ciphertext);
-        Ok(format!(
-            "{FORMAT_V1}:{}:{}",
-            key.id(),
-            URL_SAFE_NO_PAD.encode(blob)
-        ))
+        Ok(format!("{FORMAT_V1}:{}:{}", key.id(), URL_SAFE_NO_PAD.encode(blob)))
     }
 
     pub fn open(&self, sealed: &str, context: &str) -> Result<Vec<u8>, FieldError> {
         let mut parts = sealed.splitn(3, ':');
-        let (Some(FORMAT_V1), Some(key_id), Some(blob)) =
-            (parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(FORMAT_V1), Some(key_id), Some(blob)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(FieldError::Malformed);
         };
-        let key = self
-            .provider
-            .find(key_id)
-            .ok_or_else(|| FieldError::UnknownKey(key_id.to_owned()))?;
-        let blob = URL_SAFE_NO_PAD
-            .decode(blob)
-            .map_err(|_| FieldError::Malformed)?;
+        let key = self.provider.find(key_id).ok_or_else(|| FieldError::UnknownKey(key_id.to_owned()))?;
+        let blob = URL_SAFE_NO_PAD.decode(blob).map_err(|_| FieldError::Malformed)?;
         if blob.len() < NONCE_BYTES {
             return Err(FieldError::Malformed);
         }
         let (nonce, ciphertext) = blob.split_at(NONCE_BYTES);
         let nonce = Nonce::<Aes256Gcm>::try_from(nonce).map_err(|_| FieldError::Malformed)?;
         cipher(key)
-            .decrypt(
-                &nonce,
-                Payload {
-                    msg: ciphertext,
-                    aad: context.as_bytes(),
-                },
-            )
+            .decrypt(&nonce, Payload { msg: ciphertext, aad: context.as_bytes() })
             .map_err(|_| FieldError::Tampered)
     }
 }
@@ -153,29 +128,16 @@ mod tests {
         let sealed = c.seal(b"secret scalar", "signing_keys/k1").unwrap();
         assert!(sealed.starts_with("v1:"));
         assert!(!sealed.contains("secret"));
-        assert_eq!(
-            c.open(&sealed, "signing_keys/k1").unwrap(),
-            b"secret scalar"
-        );
-        assert_ne!(
-            sealed,
-            c.seal(b"secret scalar", "signing_keys/k1").unwrap(),
-            "nonces must differ"
-        );
+        assert_eq!(c.open(&sealed, "signing_keys/k1").unwrap(), b"secret scalar");
+        assert_ne!(sealed, c.seal(b"secret scalar", "signing_keys/k1").unwrap(), "nonces must differ");
     }
 
     #[test]
     fn refuses_other_contexts_other_keys_and_garbage() {
         let c = field_cipher(1);
         let sealed = c.seal(b"x", "signing_keys/k1").unwrap();
-        assert_eq!(
-            c.open(&sealed, "signing_keys/k2"),
-            Err(FieldError::Tampered)
-        );
-        assert!(matches!(
-            field_cipher(2).open(&sealed, "signing_keys/k1"),
-            Err(FieldError::UnknownKey(_))
-        ));
+        assert_eq!(c.open(&sealed, "signing_keys/k2"), Err(FieldError::Tampered));
+        assert!(matches!(field_cipher(2).open(&sealed, "signing_keys/k1"), Err(FieldError::UnknownKey(_))));
         for garbage in ["", "v1", "v2:a:b", "v1:a", &sealed[..sealed.len() - 2]] {
             assert!(c.open(garbage, "signing_keys/k1").is_err(), "{garbage}");
         }

@@ -30,10 +30,7 @@ impl MasterKey {
         let bytes: [u8; MASTER_KEY_BYTES] = bytes.try_into().ok()?;
         // The id is a fingerprint, so a value sealed under another key is
         // recognised as such instead of failing as "corrupt".
-        let digest = Sha256::new()
-            .chain_update(b"sekisho master key id\0")
-            .chain_update(bytes)
-            .finalize();
+        let digest = Sha256::new().chain_update(b"sekisho master key id\0").chain_update(bytes).finalize();
         let id = URL_SAFE_NO_PAD.encode(&digest[..8]);
         Some(MasterKey { id, bytes })
     }
@@ -62,9 +59,7 @@ impl Drop for MasterKey {
 
 impl fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MasterKey")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
+        f.debug_struct("MasterKey").field("id", &self.id).finish_non_exhaustive()
     }
 }
 
@@ -73,10 +68,7 @@ pub enum MasterKeyError {
     #[error("SEKISHO_MASTER_KEY is required in production")]
     RequiredInProduction,
     #[error("cannot read or create the master key file {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
     #[error("the master key file {path} does not hold base64 of {MASTER_KEY_BYTES} bytes")]
     Malformed { path: String },
     #[error(transparent)]
@@ -95,10 +87,7 @@ pub fn resolve(config: &Config) -> Result<MasterKey, MasterKeyError> {
 }
 
 fn load_or_create(path: &Path) -> Result<MasterKey, MasterKeyError> {
-    let io = |source| MasterKeyError::Io {
-        path: path.display().to_string(),
-        source,
-    };
+    let io = |source| MasterKeyError::Io { path: path.display().to_string(), source };
     match std::fs::read_to_string(path) {
         Ok(text) => return parse_file(path, &text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -133,9 +122,7 @@ fn load_or_create(path: &Path) -> Result<MasterKey, MasterKeyError> {
 }
 
 fn parse_file(path: &Path, text: &str) -> Result<MasterKey, MasterKeyError> {
-    let malformed = || MasterKeyError::Malformed {
-        path: path.display().to_string(),
-    };
+    let malformed = || MasterKeyError::Malformed { path: path.display().to_string() };
     let mut bytes = STANDARD.decode(text.trim()).map_err(|_| malformed())?;
     let key = MasterKey::from_slice(&bytes);
     bytes.zeroize();
@@ -181,10 +168,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("master.key");
         std::fs::write(&path, "c2hvcnQ=\n").unwrap();
-        assert!(matches!(
-            load_or_create(&path),
-            Err(MasterKeyError::Malformed { .. })
-        ));
+        assert!(matches!(load_or_create(&path), Err(MasterKeyError::Malformed { .. })));
     }
 
     #[test]

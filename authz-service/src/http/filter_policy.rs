@@ -33,8 +33,6 @@ async fn filter_policy(State(app): State<App>) -> Result<Response> {
     };
     let mut response = Json(policy).into_response();
     // The filter polls; an intermediary must not serve it a stale registry.
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     Ok(response)
 }

@@ -28,34 +28,15 @@ pub fn routes() -> Router<App> {
 }
 
 async fn health(State(app): State<App>) -> (StatusCode, Json<Health>) {
-    let database_ok = matches!(
-        tokio::time::timeout(DATABASE_TIMEOUT, app.db.ping()).await,
-        Ok(Ok(()))
-    );
+    let database_ok = matches!(tokio::time::timeout(DATABASE_TIMEOUT, app.db.ping()).await, Ok(Ok(())));
     let provider = app.login.as_ref().and_then(|l| l.health());
     if database_ok {
         // A provider that is down degrades logins only: tokens, refresh,
         // client credentials and API keys still work, so this stays 200.
-        let degraded = provider
-            .as_ref()
-            .is_some_and(|p| p.get("breaker").and_then(|b| b.as_str()) != Some("closed"));
-        (
-            StatusCode::OK,
-            Json(Health {
-                status: if degraded { "degraded" } else { "ok" },
-                database: "ok",
-                provider,
-            }),
-        )
+        let degraded = provider.as_ref().is_some_and(|p| p.get("breaker").and_then(|b| b.as_str()) != Some("closed"));
+        (StatusCode::OK, Json(Health { status: if degraded { "degraded" } else { "ok" }, database: "ok", provider }))
     } else {
         tracing::warn!("health check: the database does not answer");
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(Health {
-                status: "unavailable",
-                database: "error",
-                provider,
-            }),
-        )
+        (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "unavailable", database: "error", provider }))
     }
 }

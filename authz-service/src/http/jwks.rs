@@ -16,17 +16,12 @@ use crate::app::App;
 const CACHE_CONTROL: &str = "public, max-age=60";
 
 pub fn routes() -> Router<App> {
-    Router::new()
-        .route(paths::JWKS, get(jwks))
-        .route("/.well-known/jwks.json", get(jwks))
+    Router::new().route(paths::JWKS, get(jwks)).route("/.well-known/jwks.json", get(jwks))
 }
 
 async fn jwks(State(app): State<App>) -> Response {
     let ring = app.keys.current();
     let mut response = Json(ring.jwks()).into_response();
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static(CACHE_CONTROL),
-    );
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(CACHE_CONTROL));
     response
 }

@@ -44,10 +44,8 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 pub fn router(app: App) -> Router {
     // Browser-based MCP clients fetch discovery documents cross-origin; they
     // are public and carry no credentials.
-    let discovery_cors = CorsLayer::new()
-        .allow_origin(cors::Any)
-        .allow_methods([Method::GET, Method::OPTIONS])
-        .allow_headers(cors::Any);
+    let discovery_cors =
+        CorsLayer::new().allow_origin(cors::Any).allow_methods([Method::GET, Method::OPTIONS]).allow_headers(cors::Any);
     let discovery = Router::new()
         .merge(jwks::routes())
         .merge(protected_resource::routes())
@@ -92,9 +90,9 @@ pub fn router(app: App) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         // Spans carry the path only: query strings may hold codes or keys.
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-            tracing::info_span!("http", method = %request.method(), path = request.uri().path())
-        }))
+        .layer(TraceLayer::new_for_http().make_span_with(
+            |request: &Request<_>| tracing::info_span!("http", method = %request.method(), path = request.uri().path()),
+        ))
         .with_state(app)
 }
 
@@ -103,8 +101,5 @@ async fn not_found() -> Error {
 }
 
 async fn method_not_allowed() -> Error {
-    Error::refused(
-        ErrorCode::MethodNotAllowed,
-        "method not allowed on this endpoint",
-    )
+    Error::refused(ErrorCode::MethodNotAllowed, "method not allowed on this endpoint")
 }

@@ -61,9 +61,8 @@ async fn gateway(State(app): State<App>) -> Response {
 }
 
 async fn instance(State(app): State<App>, Path(id): Path<String>) -> Result<Response> {
-    let instance = registry::get(&app.db, &id)
-        .await?
-        .ok_or_else(|| Error::not_found(format!("no MCP instance `{id}`")))?;
+    let instance =
+        registry::get(&app.db, &id).await?.ok_or_else(|| Error::not_found(format!("no MCP instance `{id}`")))?;
     Ok(cached(ProtectedResourceMetadata {
         resource: instance.resource(app.issuer()),
         authorization_servers: vec![app.issuer().to_owned()],
@@ -76,9 +75,6 @@ async fn instance(State(app): State<App>, Path(id): Path<String>) -> Result<Resp
 
 fn cached(metadata: ProtectedResourceMetadata) -> Response {
     let mut response = Json(metadata).into_response();
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static(CACHE_CONTROL),
-    );
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(CACHE_CONTROL));
     response
 }

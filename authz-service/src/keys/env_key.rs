@@ -26,11 +26,10 @@ impl EnvKeyError {
 
 /// Parses the private key and, when given, checks that the public key belongs to it.
 pub fn from_pems(private_pem: &str, public_pem: Option<&str>) -> Result<SigningKey, EnvKeyError> {
-    let key = SigningKey::from_pkcs8_pem(&unescape_newlines(private_pem))
-        .map_err(|_| EnvKeyError::BadPrivateKey)?;
+    let key = SigningKey::from_pkcs8_pem(&unescape_newlines(private_pem)).map_err(|_| EnvKeyError::BadPrivateKey)?;
     if let Some(public_pem) = public_pem {
-        let public = VerifyingKey::from_public_key_pem(&unescape_newlines(public_pem))
-            .map_err(|_| EnvKeyError::BadPublicKey)?;
+        let public =
+            VerifyingKey::from_public_key_pem(&unescape_newlines(public_pem)).map_err(|_| EnvKeyError::BadPublicKey)?;
         if public != *key.verifying_key() {
             return Err(EnvKeyError::Mismatch);
         }
@@ -52,10 +51,7 @@ mod tests {
     fn pems(seed: u8) -> (String, String) {
         let key = SigningKey::from_slice(&[seed; 32]).unwrap();
         let private = key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
-        let public = key
-            .verifying_key()
-            .to_public_key_pem(LineEnding::LF)
-            .unwrap();
+        let public = key.verifying_key().to_public_key_pem(LineEnding::LF).unwrap();
         (private, public)
     }
 
@@ -70,17 +66,8 @@ mod tests {
     fn refuses_mismatched_and_malformed_keys() {
         let (private, _) = pems(1);
         let (_, other_public) = pems(2);
-        assert_eq!(
-            from_pems(&private, Some(&other_public)).err(),
-            Some(EnvKeyError::Mismatch)
-        );
-        assert_eq!(
-            from_pems("garbage", None).err(),
-            Some(EnvKeyError::BadPrivateKey)
-        );
-        assert_eq!(
-            from_pems(&private, Some("garbage")).err(),
-            Some(EnvKeyError::BadPublicKey)
-        );
+        assert_eq!(from_pems(&private, Some(&other_public)).err(), Some(EnvKeyError::Mismatch));
+        assert_eq!(from_pems("garbage", None).err(), Some(EnvKeyError::BadPrivateKey));
+        assert_eq!(from_pems(&private, Some("garbage")).err(), Some(EnvKeyError::BadPublicKey));
     }
 }

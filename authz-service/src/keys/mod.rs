@@ -23,12 +23,7 @@ use crate::storage::Db;
 
 /// The key store at start-up: the environment's key, or the stored keys
 /// (generated on first use).
-pub async fn open(
-    config: &Config,
-    db: &Db,
-    cipher: &FieldCipher,
-    actor: &Actor,
-) -> Result<KeyStore> {
+pub async fn open(config: &Config, db: &Db, cipher: &FieldCipher, actor: &Actor) -> Result<KeyStore> {
     let ring = match &config.env_signing_key {
         Some(key) => KeyRing::from_env(key.clone()),
         None => {

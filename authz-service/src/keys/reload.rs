@@ -12,12 +12,7 @@ use crate::keys::{KeySource, KeyStore, stored};
 use crate::storage::Db;
 
 /// Starts the reload loop; `None` when keys come from the environment (nothing to reload).
-pub fn spawn(
-    db: Db,
-    cipher: FieldCipher,
-    keys: KeyStore,
-    every: Duration,
-) -> Option<JoinHandle<()>> {
+pub fn spawn(db: Db, cipher: FieldCipher, keys: KeyStore, every: Duration) -> Option<JoinHandle<()>> {
     if keys.current().source() == KeySource::Environment {
         return None;
     }
@@ -36,10 +31,7 @@ pub fn spawn(
 pub async fn reload_once(db: &Db, cipher: &FieldCipher, keys: &KeyStore) -> bool {
     match stored::load_if_changed(db, cipher, &keys.current()).await {
         Ok(Some(ring)) => {
-            tracing::info!(
-                kid = ring.signer().kid(),
-                "signing keys changed in the database; reloaded"
-            );
+            tracing::info!(kid = ring.signer().kid(), "signing keys changed in the database; reloaded");
             keys.replace(ring);
             true
         }

@@ -27,10 +27,7 @@ pub struct Signer {
 
 impl Signer {
     pub fn new(key: SigningKey) -> Signer {
-        Signer {
-            kid: thumbprint(key.verifying_key()),
-            key,
-        }
+        Signer { kid: thumbprint(key.verifying_key()), key }
     }
 
     pub fn kid(&self) -> &str {
@@ -49,9 +46,7 @@ impl Signer {
 
 impl fmt::Debug for Signer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Signer")
-            .field("kid", &self.kid)
-            .finish_non_exhaustive()
+        f.debug_struct("Signer").field("kid", &self.kid).finish_non_exhaustive()
     }
 }
 
@@ -68,28 +63,12 @@ pub struct KeyRing {
 impl KeyRing {
     pub fn from_env(key: SigningKey) -> KeyRing {
         let signer = Signer::new(key);
-        let jwks = Jwks {
-            keys: vec![signer.public_jwk()],
-        };
-        KeyRing {
-            source: KeySource::Environment,
-            signer,
-            jwks,
-            fingerprint: Vec::new(),
-        }
+        let jwks = Jwks { keys: vec![signer.public_jwk()] };
+        KeyRing { source: KeySource::Environment, signer, jwks, fingerprint: Vec::new() }
     }
 
-    pub(crate) fn stored(
-        signer: Signer,
-        jwks: Jwks,
-        fingerprint: Vec<(String, String)>,
-    ) -> KeyRing {
-        KeyRing {
-            source: KeySource::Database,
-            signer,
-            jwks,
-            fingerprint,
-        }
+    pub(crate) fn stored(signer: Signer, jwks: Jwks, fingerprint: Vec<(String, String)>) -> KeyRing {
+        KeyRing { source: KeySource::Database, signer, jwks, fingerprint }
     }
 
     pub fn source(&self) -> KeySource {
@@ -118,9 +97,7 @@ pub struct KeyStore {
 
 impl KeyStore {
     pub fn new(ring: KeyRing) -> KeyStore {
-        KeyStore {
-            ring: Arc::new(RwLock::new(Arc::new(ring))),
-        }
+        KeyStore { ring: Arc::new(RwLock::new(Arc::new(ring))) }
     }
 
     pub fn current(&self) -> Arc<KeyRing> {

@@ -45,14 +45,9 @@ impl KeyStatus {
     }
 
     fn of(row: &SigningKeyRow) -> Option<KeyStatus> {
-        [
-            KeyStatus::Next,
-            KeyStatus::Current,
-            KeyStatus::Previous,
-            KeyStatus::Retired,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == row.status)
+        [KeyStatus::Next, KeyStatus::Current, KeyStatus::Previous, KeyStatus::Retired]
+            .into_iter()
+            .find(|s| s.as_str() == row.status)
     }
 }
 
@@ -93,10 +88,7 @@ pub async fn ensure(db: &Db, cipher: &FieldCipher, actor: &Actor) -> Result<()> 
     for _ in 0..3 {
         let rows = signing_keys::live(db.pool()).await?;
         let has = |status: KeyStatus| rows.iter().any(|r| KeyStatus::of(r) == Some(status));
-        let missing: Vec<KeyStatus> = [KeyStatus::Current, KeyStatus::Next]
-            .into_iter()
-            .filter(|s| !has(*s))
-            .collect();
+        let missing: Vec<KeyStatus> = [KeyStatus::Current, KeyStatus::Next].into_iter().filter(|s| !has(*s)).collect();
         if missing.is_empty() {
             return Ok(());
         }
@@ -108,11 +100,7 @@ pub async fn ensure(db: &Db, cipher: &FieldCipher, actor: &Actor) -> Result<()> 
         match insert_generated(db, &new_rows, actor).await {
             Ok(()) => {
                 for row in &new_rows {
-                    tracing::info!(
-                        kid = row.kid.as_str(),
-                        status = row.status.as_str(),
-                        "generated a signing key"
-                    );
+                    tracing::info!(kid = row.kid.as_str(), status = row.status.as_str(), "generated a signing key");
                 }
                 return Ok(());
             }
@@ -120,25 +108,15 @@ pub async fn ensure(db: &Db, cipher: &FieldCipher, actor: &Actor) -> Result<()> 
             Err(e) => return Err(e.into()),
         }
     }
-    Err(Error::internal(anyhow::anyhow!(
-        "could not create signing keys: concurrent writers kept conflicting"
-    )))
+    Err(Error::internal(anyhow::anyhow!("could not create signing keys: concurrent writers kept conflicting")))
 }
 
-async fn insert_generated(
-    db: &Db,
-    rows: &[SigningKeyRow],
-    actor: &Actor,
-) -> Result<(), sqlx::Error> {
+async fn insert_generated(db: &Db, rows: &[SigningKeyRow], actor: &Actor) -> Result<(), sqlx::Error> {
     let mut tx = db.begin().await?;
     for row in rows {
         signing_keys::insert(&mut tx, row).await?;
         let details = json!({ "kid": row.kid, "status": row.status });
-        audit::record(
-            &mut tx,
-            &AuditEvent::success(EventKind::KeyGenerated, actor, details),
-        )
-        .await?;
+        audit::record(&mut tx, &AuditEvent::success(EventKind::KeyGenerated, actor, details)).await?;
     }
     tx.commit().await
 }
@@ -150,11 +128,7 @@ pub async fn load(db: &Db, cipher: &FieldCipher) -> Result<KeyRing> {
 }
 
 /// The stored key ring, if it differs from `known`.
-pub async fn load_if_changed(
-    db: &Db,
-    cipher: &FieldCipher,
-    known: &KeyRing,
-) -> Result<Option<KeyRing>> {
+pub async fn load_if_changed(db: &Db, cipher: &FieldCipher, known: &KeyRing) -> Result<Option<KeyRing>> {
     let rows = signing_keys::live(db.pool()).await?;
     if fingerprint(&rows) == known.fingerprint() {
         return Ok(None);
@@ -164,25 +138,17 @@ pub async fn load_if_changed(
 
 fn ring_from_rows(rows: &[SigningKeyRow], cipher: &FieldCipher) -> Result<KeyRing> {
     let by_status = |status: KeyStatus| rows.iter().find(|r| KeyStatus::of(r) == Some(status));
-    let current = by_status(KeyStatus::Current).ok_or_else(|| {
-        Error::internal(anyhow::anyhow!("the database holds no current signing key"))
-    })?;
+    let current = by_status(KeyStatus::Current)
+        .ok_or_else(|| Error::internal(anyhow::anyhow!("the database holds no current signing key")))?;
     let signer = Signer::new(open_private_key(current, cipher)?);
     if signer.kid() != current.kid {
-        return Err(Error::internal(anyhow::anyhow!(
-            "stored signing key {} does not match its kid",
-            current.kid
-        )));
+        return Err(Error::internal(anyhow::anyhow!("stored signing key {} does not match its kid", current.kid)));
     }
     let mut jwks = Jwks::default();
     for status in [KeyStatus::Current, KeyStatus::Next, KeyStatus::Previous] {
         if let Some(row) = by_status(status) {
-            let jwk: Jwk = serde_json::from_str(&row.public_jwk).map_err(|e| {
-                Error::internal(anyhow::anyhow!(
-                    "stored JWK of {} is not valid: {e}",
-                    row.kid
-                ))
-            })?;
+            let jwk: Jwk = serde_json::from_str(&row.public_jwk)
+                .map_err(|e| Error::internal(anyhow::anyhow!("stored JWK of {} is not valid: {e}", row.kid)))?;
             jwks.keys.push(jwk);
         }
     }
@@ -190,39 +156,25 @@ fn ring_from_rows(rows: &[SigningKeyRow], cipher: &FieldCipher) -> Result<KeyRin
 }
 
 fn fingerprint(rows: &[SigningKeyRow]) -> Vec<(String, String)> {
-    rows.iter()
-        .map(|r| (r.kid.clone(), r.status.clone()))
-        .collect()
+    rows.iter().map(|r| (r.kid.clone(), r.status.clone())).collect()
 }
 
 fn open_private_key(row: &SigningKeyRow, cipher: &FieldCipher) -> Result<SigningKey> {
-    let sealed = row.private_key.as_deref().ok_or_else(|| {
-        Error::internal(anyhow::anyhow!(
-            "signing key {} has no private key",
-            row.kid
-        ))
-    })?;
+    let sealed = row
+        .private_key
+        .as_deref()
+        .ok_or_else(|| Error::internal(anyhow::anyhow!("signing key {} has no private key", row.kid)))?;
     let scalar = Zeroizing::new(cipher.open(sealed, &seal_context(&row.kid))?);
-    SigningKey::from_slice(&scalar).map_err(|_| {
-        Error::internal(anyhow::anyhow!(
-            "stored signing key {} is not a P-256 key",
-            row.kid
-        ))
-    })
+    SigningKey::from_slice(&scalar)
+        .map_err(|_| Error::internal(anyhow::anyhow!("stored signing key {} is not a P-256 key", row.kid)))
 }
 
 /// Moves every key one step along its life and creates a new `next`.
-pub async fn rotate(
-    db: &Db,
-    cipher: &FieldCipher,
-    actor: &Actor,
-    policy: RotationPolicy,
-) -> Result<Rotation> {
+pub async fn rotate(db: &Db, cipher: &FieldCipher, actor: &Actor, policy: RotationPolicy) -> Result<Rotation> {
     ensure(db, cipher, actor).await?;
     let rows = signing_keys::live(db.pool()).await?;
     let by_status = |status: KeyStatus| rows.iter().find(|r| KeyStatus::of(r) == Some(status));
-    let (Some(current), Some(next)) = (by_status(KeyStatus::Current), by_status(KeyStatus::Next))
-    else {
+    let (Some(current), Some(next)) = (by_status(KeyStatus::Current), by_status(KeyStatus::Next)) else {
         return Err(concurrent_rotation());
     };
     let previous = by_status(KeyStatus::Previous);
@@ -230,10 +182,7 @@ pub async fn rotate(
     if let Some(previous) = previous
         && !policy.force
     {
-        let safe_at = current
-            .activated_at
-            .unwrap_or(current.created_at)
-            .saturating_add(policy.min_previous_age);
+        let safe_at = current.activated_at.unwrap_or(current.created_at).saturating_add(policy.min_previous_age);
         if now < safe_at {
             return Err(Error::conflict(format!(
                 "rotating now would retire key {} while tokens it signed may still be valid; \
@@ -264,13 +213,7 @@ pub async fn rotate(
     }
     signing_keys::insert(&mut tx, &new_next)
         .await
-        .map_err(|e| {
-            if storage::is_unique_violation(&e) {
-                concurrent_rotation()
-            } else {
-                e.into()
-            }
-        })?;
+        .map_err(|e| if storage::is_unique_violation(&e) { concurrent_rotation() } else { e.into() })?;
     let details = json!({
         "current": rotation.current,
         "next": rotation.next,
@@ -278,24 +221,14 @@ pub async fn rotate(
         "retired": rotation.retired,
         "forced": policy.force,
     });
-    audit::record(
-        &mut tx,
-        &AuditEvent::success(EventKind::KeyRotated, actor, details),
-    )
-    .await?;
+    audit::record(&mut tx, &AuditEvent::success(EventKind::KeyRotated, actor, details)).await?;
     tx.commit().await?;
-    tracing::info!(
-        current = rotation.current.as_str(),
-        next = rotation.next.as_str(),
-        "rotated signing keys"
-    );
+    tracing::info!(current = rotation.current.as_str(), next = rotation.next.as_str(), "rotated signing keys");
     Ok(rotation)
 }
 
 fn concurrent_rotation() -> Error {
-    Error::conflict(
-        "the signing keys changed during the rotation (another rotation?); list them and retry",
-    )
+    Error::conflict("the signing keys changed during the rotation (another rotation?); list them and retry")
 }
 
 /// Every stored key, newest first.
@@ -327,12 +260,7 @@ fn generate() -> Result<SigningKey, RandomError> {
     Err(RandomError)
 }
 
-fn new_row(
-    key: &SigningKey,
-    status: KeyStatus,
-    cipher: &FieldCipher,
-    now: i64,
-) -> Result<SigningKeyRow> {
+fn new_row(key: &SigningKey, status: KeyStatus, cipher: &FieldCipher, now: i64) -> Result<SigningKeyRow> {
     let signer = Signer::new(key.clone());
     let kid = signer.kid().to_owned();
     let mut scalar: [u8; 32] = key.to_bytes().into();

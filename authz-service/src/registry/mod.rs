@@ -11,9 +11,7 @@ mod validate;
 use std::collections::BTreeMap;
 
 use sekisho_contract::policy::{AuthMode, InstancePolicy};
-use sekisho_contract::resource::{
-    is_valid_instance_id, protected_resource_metadata_url, resource_uri,
-};
+use sekisho_contract::resource::{is_valid_instance_id, protected_resource_metadata_url, resource_uri};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -55,18 +53,11 @@ impl Instance {
     }
 
     fn from_row(row: InstanceRow) -> Result<Instance> {
-        let corrupt = |what: &str| {
-            Error::internal(anyhow::anyhow!(
-                "instance {}: stored {what} is not valid",
-                row.id
-            ))
-        };
+        let corrupt = |what: &str| Error::internal(anyhow::anyhow!("instance {}: stored {what} is not valid", row.id));
         Ok(Instance {
             auth_mode: AuthMode::parse(&row.auth_mode).ok_or_else(|| corrupt("auth_mode"))?,
-            method_scopes: serde_json::from_str(&row.method_scopes)
-                .map_err(|_| corrupt("method_scopes"))?,
-            tool_scopes: serde_json::from_str(&row.tool_scopes)
-                .map_err(|_| corrupt("tool_scopes"))?,
+            method_scopes: serde_json::from_str(&row.method_scopes).map_err(|_| corrupt("method_scopes"))?,
+            tool_scopes: serde_json::from_str(&row.tool_scopes).map_err(|_| corrupt("tool_scopes"))?,
             display_name: row.display_name,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -99,11 +90,7 @@ pub enum Saved {
 }
 
 pub async fn list(db: &Db) -> Result<Vec<Instance>> {
-    instances::list(db.pool())
-        .await?
-        .into_iter()
-        .map(Instance::from_row)
-        .collect()
+    instances::list(db.pool()).await?.into_iter().map(Instance::from_row).collect()
 }
 
 /// The instance, or `None` (also for ids that could never be valid).
@@ -111,10 +98,7 @@ pub async fn get(db: &Db, id: &str) -> Result<Option<Instance>> {
     if !is_valid_instance_id(id) {
         return Ok(None);
     }
-    instances::get(db.pool(), id)
-        .await?
-        .map(Instance::from_row)
-        .transpose()
+    instances::get(db.pool(), id).await?.map(Instance::from_row).transpose()
 }
 
 /// Creates an instance; `conflict` if the id is taken.
@@ -124,48 +108,30 @@ pub async fn create(db: &Db, id: &str, spec: &InstanceSpec, actor: &Actor) -> Re
     if !instances::insert(&mut tx, &row).await? {
         return Err(Error::conflict(format!("instance `{id}` already exists")));
     }
-    audit::record(
-        &mut tx,
-        &instance_event(EventKind::InstanceCreated, &row, actor),
-    )
-    .await?;
+    audit::record(&mut tx, &instance_event(EventKind::InstanceCreated, &row, actor)).await?;
     tx.commit().await?;
     Instance::from_row(row)
 }
 
 /// Creates the instance or replaces its settings; writes nothing (and audits
 /// nothing) when they are unchanged, so scripts can apply it at every start.
-pub async fn put(
-    db: &Db,
-    id: &str,
-    spec: &InstanceSpec,
-    actor: &Actor,
-) -> Result<(Instance, Saved)> {
+pub async fn put(db: &Db, id: &str, spec: &InstanceSpec, actor: &Actor) -> Result<(Instance, Saved)> {
     let row = validated_row(id, spec)?;
     let mut tx = db.begin().await?;
     // Update first: the common re-apply case then needs one statement, and the
     // write lock is taken before anything is read.
     let saved = if instances::update_if_changed(&mut tx, &row).await? {
-        audit::record(
-            &mut tx,
-            &instance_event(EventKind::InstanceUpdated, &row, actor),
-        )
-        .await?;
+        audit::record(&mut tx, &instance_event(EventKind::InstanceUpdated, &row, actor)).await?;
         Saved::Updated
     } else if instances::insert(&mut tx, &row).await? {
-        audit::record(
-            &mut tx,
-            &instance_event(EventKind::InstanceCreated, &row, actor),
-        )
-        .await?;
+        audit::record(&mut tx, &instance_event(EventKind::InstanceCreated, &row, actor)).await?;
         Saved::Created
     } else {
         Saved::Unchanged
     };
     let stored = instances::get(&mut *tx, id).await?;
     tx.commit().await?;
-    let stored = stored
-        .ok_or_else(|| Error::internal(anyhow::anyhow!("instance {id} vanished while saved")))?;
+    let stored = stored.ok_or_else(|| Error::internal(anyhow::anyhow!("instance {id} vanished while saved")))?;
     Ok((Instance::from_row(stored)?, saved))
 }
 
@@ -179,11 +145,7 @@ pub async fn delete(db: &Db, id: &str, actor: &Actor) -> Result<()> {
         return Err(Error::not_found(format!("no instance `{id}`")));
     }
     let details = json!({ "instance": id });
-    audit::record(
-        &mut tx,
-        &AuditEvent::success(EventKind::InstanceDeleted, actor, details),
-    )
-    .await?;
+    audit::record(&mut tx, &AuditEvent::success(EventKind::InstanceDeleted, actor, details)).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -191,8 +153,7 @@ pub async fn delete(db: &Db, id: &str, actor: &Actor) -> Result<()> {
 fn validated_row(id: &str, spec: &InstanceSpec) -> Result<InstanceRow> {
     validate::instance(id, spec)?;
     let now = now_unix();
-    let to_json =
-        |map: &BTreeMap<String, String>| serde_json::to_string(map).map_err(Error::internal);
+    let to_json = |map: &BTreeMap<String, String>| serde_json::to_string(map).map_err(Error::internal);
     Ok(InstanceRow {
         id: id.to_owned(),
         display_name: spec.display_name.clone().unwrap_or_else(|| id.to_owned()),

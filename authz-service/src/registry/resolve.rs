@@ -11,20 +11,15 @@ use crate::registry::{self, Instance};
 use crate::storage::Db;
 
 pub async fn by_id(db: &Db, id: &str) -> Result<Instance> {
-    registry::get(db, id)
-        .await?
-        .ok_or_else(|| Error::invalid_target(format!("no MCP instance `{id}` is registered")))
+    registry::get(db, id).await?.ok_or_else(|| Error::invalid_target(format!("no MCP instance `{id}` is registered")))
 }
 
 /// The instance a `resource` names. One trailing slash is accepted (see
 /// `sekisho_contract::resource`); anything else that is not the canonical
 /// resource URI of a registered instance is refused.
 pub async fn by_resource(db: &Db, issuer: &str, resource: &str) -> Result<Instance> {
-    let id = instance_from_resource(issuer, resource).map_err(|e| {
-        Error::invalid_target(format!(
-            "resource is not an MCP instance of this server: {e}"
-        ))
-    })?;
+    let id = instance_from_resource(issuer, resource)
+        .map_err(|e| Error::invalid_target(format!("resource is not an MCP instance of this server: {e}")))?;
     by_id(db, id).await
 }
 
@@ -32,16 +27,11 @@ pub async fn by_resource(db: &Db, issuer: &str, resource: &str) -> Result<Instan
 /// resource scope (it asks for a refresh token) and never goes into an access token.
 pub fn check_scope(instance: &Instance, requested: &ScopeSet) -> Result<()> {
     if requested.contains(OFFLINE_ACCESS) {
-        return Err(Error::invalid_scope(format!(
-            "`{OFFLINE_ACCESS}` is not a resource scope"
-        )));
+        return Err(Error::invalid_scope(format!("`{OFFLINE_ACCESS}` is not a resource scope")));
     }
     let supported = instance.policy().scopes_supported();
     if let Some(unknown) = requested.iter().find(|s| !supported.iter().any(|x| x == s)) {
-        return Err(Error::invalid_scope(format!(
-            "scope `{unknown}` is not offered by instance `{}`",
-            instance.id
-        )));
+        return Err(Error::invalid_scope(format!("scope `{unknown}` is not offered by instance `{}`", instance.id)));
     }
     Ok(())
 }

@@ -33,9 +33,7 @@ pub fn instance(id: &str, spec: &InstanceSpec) -> Result<()> {
 
 fn scope_map(field: &str, what: &str, map: &BTreeMap<String, String>) -> Result<()> {
     if map.len() > MAX_ENTRIES {
-        return Err(Error::invalid_request(format!(
-            "{field} has more than {MAX_ENTRIES} entries"
-        )));
+        return Err(Error::invalid_request(format!("{field} has more than {MAX_ENTRIES} entries")));
     }
     for (name, scope) in map {
         if name.is_empty() || name.len() > MAX_NAME || !name.bytes().all(|b| b.is_ascii_graphic()) {
@@ -43,12 +41,10 @@ fn scope_map(field: &str, what: &str, map: &BTreeMap<String, String>) -> Result<
                 "{field}: a {what} name must be 1 to {MAX_NAME} visible ASCII characters"
             )));
         }
-        let parsed = ScopeSet::parse(scope)
-            .map_err(|e| Error::invalid_request(format!("{field}: scope of `{name}`: {e}")))?;
+        let parsed =
+            ScopeSet::parse(scope).map_err(|e| Error::invalid_request(format!("{field}: scope of `{name}`: {e}")))?;
         if parsed.iter().count() != 1 {
-            return Err(Error::invalid_request(format!(
-                "{field}: `{name}` must map to exactly one scope"
-            )));
+            return Err(Error::invalid_request(format!("{field}: `{name}` must map to exactly one scope")));
         }
         if parsed.contains(OFFLINE_ACCESS) {
             return Err(Error::invalid_request(format!(
@@ -80,10 +76,7 @@ mod tests {
         assert!(instance("", &InstanceSpec::default()).is_err());
         assert!(instance("de/mo", &InstanceSpec::default()).is_err());
         assert!(instance(&"x".repeat(65), &InstanceSpec::default()).is_err());
-        let named = InstanceSpec {
-            display_name: Some("bad\nname".into()),
-            ..Default::default()
-        };
+        let named = InstanceSpec { display_name: Some("bad\nname".into()), ..Default::default() };
         assert!(instance("demo", &named).is_err());
         assert!(instance("demo", &spec_with_tool("deploy", "mcp:read mcp:write")).is_err());
         assert!(instance("demo", &spec_with_tool("deploy", "")).is_err());

@@ -18,11 +18,7 @@ pub struct AuditEventRow {
     pub details: String,
 }
 
-pub async fn insert(
-    conn: &mut AnyConnection,
-    at: i64,
-    event: &AuditEvent,
-) -> Result<(), sqlx::Error> {
+pub async fn insert(conn: &mut AnyConnection, at: i64, event: &AuditEvent) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO audit_events (at, event, actor, client_id, subject, ip, outcome, reason, details)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -41,11 +37,7 @@ pub async fn insert(
     Ok(())
 }
 
-pub async fn list<'e, E>(
-    executor: E,
-    event: Option<&str>,
-    limit: i64,
-) -> Result<Vec<AuditEventRow>, sqlx::Error>
+pub async fn list<'e, E>(executor: E, event: Option<&str>, limit: i64) -> Result<Vec<AuditEventRow>, sqlx::Error>
 where
     E: Executor<'e, Database = Any>,
 {

@@ -16,9 +16,7 @@ pub struct InstanceRow {
     pub updated_at: i64,
 }
 
-pub async fn list<'e, E: Executor<'e, Database = Any>>(
-    executor: E,
-) -> Result<Vec<InstanceRow>, sqlx::Error> {
+pub async fn list<'e, E: Executor<'e, Database = Any>>(executor: E) -> Result<Vec<InstanceRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, display_name, auth_mode, method_scopes, tool_scopes, created_at, updated_at
          FROM instances ORDER BY id",
@@ -61,10 +59,7 @@ pub async fn insert(conn: &mut AnyConnection, row: &InstanceRow) -> Result<bool,
 /// Replaces the settings of an existing instance, but only if they differ, so
 /// that an idempotent re-apply writes nothing. `false` when nothing was updated
 /// (no such instance, or nothing changed).
-pub async fn update_if_changed(
-    conn: &mut AnyConnection,
-    row: &InstanceRow,
-) -> Result<bool, sqlx::Error> {
+pub async fn update_if_changed(conn: &mut AnyConnection, row: &InstanceRow) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE instances
          SET display_name = $2, auth_mode = $3, method_scopes = $4, tool_scopes = $5, updated_at = $6
@@ -84,9 +79,6 @@ pub async fn update_if_changed(
 
 /// `false` when there was no such instance.
 pub async fn delete(conn: &mut AnyConnection, id: &str) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM instances WHERE id = $1")
-        .bind(id)
-        .execute(conn)
-        .await?;
+    let done = sqlx::query("DELETE FROM instances WHERE id = $1").bind(id).execute(conn).await?;
     Ok(done.rows_affected() == 1)
 }

@@ -55,11 +55,9 @@ impl Db {
             // the URL alone, which cannot carry pragmas, so they are set here.
             options = options.max_connections(8).after_connect(|conn, _meta| {
                 Box::pin(async move {
-                    for pragma in [
-                        "PRAGMA busy_timeout = 5000",
-                        "PRAGMA foreign_keys = ON",
-                        "PRAGMA synchronous = NORMAL",
-                    ] {
+                    for pragma in
+                        ["PRAGMA busy_timeout = 5000", "PRAGMA foreign_keys = ON", "PRAGMA synchronous = NORMAL"]
+                    {
                         sqlx::query(pragma).execute(&mut *conn).await?;
                     }
                     Ok(())
@@ -70,9 +68,7 @@ impl Db {
         if kind == DatabaseKind::Sqlite {
             // WAL lets readers run beside the single writer. It is a property of
             // the database file, so setting it once per start is enough.
-            sqlx::query("PRAGMA journal_mode = WAL")
-                .execute(&pool)
-                .await?;
+            sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
         }
         Ok(Db { pool, kind })
     }
@@ -104,10 +100,7 @@ impl Db {
     }
 
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
+        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
     }
 
     /// Waits for connections in use to be returned, then closes them (on
@@ -119,8 +112,7 @@ impl Db {
 
 /// Whether `e` is a unique-constraint violation (a concurrent writer won).
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {
-    e.as_database_error()
-        .is_some_and(|d| d.is_unique_violation())
+    e.as_database_error().is_some_and(|d| d.is_unique_violation())
 }
 
 /// Whether `e` is contention rather than a fault: SQLite busy/locked after the
@@ -129,25 +121,18 @@ pub fn is_contention(e: &sqlx::Error) -> bool {
     let Some(code) = e.as_database_error().and_then(|d| d.code()) else {
         return false;
     };
-    matches!(
-        &*code,
-        "5" | "6" | "261" | "262" | "517" | "40001" | "40P01" | "53300" | "57P01" | "57P03"
-    )
+    matches!(&*code, "5" | "6" | "261" | "262" | "517" | "40001" | "40P01" | "53300" | "57P01" | "57P03")
 }
 
 /// `mode=rwc` creates the database file but not its directory.
 fn create_sqlite_parent_dir(url: &str) -> Result<(), sqlx::Error> {
-    let rest = url
-        .trim_start_matches("sqlite://")
-        .trim_start_matches("sqlite:");
+    let rest = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
     let path = rest.split('?').next().unwrap_or_default();
     if path.is_empty() || path.starts_with(":memory:") {
         return Ok(());
     }
     match Path::new(path).parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => {
-            std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)
-        }
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir).map_err(sqlx::Error::Io),
         _ => Ok(()),
     }
 }

@@ -20,9 +20,7 @@ pub struct SigningKeyRow {
 }
 
 /// Keys that are not retired: at most one each of next, current and previous.
-pub async fn live<'e, E: Executor<'e, Database = Any>>(
-    executor: E,
-) -> Result<Vec<SigningKeyRow>, sqlx::Error> {
+pub async fn live<'e, E: Executor<'e, Database = Any>>(executor: E) -> Result<Vec<SigningKeyRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT kid, status, private_key, public_jwk, created_at, activated_at, retired_at
          FROM signing_keys WHERE status <> 'retired' ORDER BY created_at, kid",
@@ -32,9 +30,7 @@ pub async fn live<'e, E: Executor<'e, Database = Any>>(
 }
 
 /// Every key ever used: next, current, previous, then the retired ones, newest first.
-pub async fn all<'e, E: Executor<'e, Database = Any>>(
-    executor: E,
-) -> Result<Vec<SigningKeyRow>, sqlx::Error> {
+pub async fn all<'e, E: Executor<'e, Database = Any>>(executor: E) -> Result<Vec<SigningKeyRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT kid, status, private_key, public_jwk, created_at, activated_at, retired_at
          FROM signing_keys
@@ -63,11 +59,7 @@ pub async fn insert(conn: &mut AnyConnection, row: &SigningKeyRow) -> Result<(),
 }
 
 /// previous → retired. The private key is erased: a retired key never signs again.
-pub async fn retire_previous(
-    conn: &mut AnyConnection,
-    kid: &str,
-    now: i64,
-) -> Result<bool, sqlx::Error> {
+pub async fn retire_previous(conn: &mut AnyConnection, kid: &str, now: i64) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE signing_keys SET status = 'retired', retired_at = $2, private_key = NULL
          WHERE kid = $1 AND status = 'previous'",
@@ -81,27 +73,20 @@ pub async fn retire_previous(
 
 /// current → previous: it stops signing but stays published.
 pub async fn demote_current(conn: &mut AnyConnection, kid: &str) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE signing_keys SET status = 'previous' WHERE kid = $1 AND status = 'current'",
-    )
-    .bind(kid)
-    .execute(conn)
-    .await?;
+    let done = sqlx::query("UPDATE signing_keys SET status = 'previous' WHERE kid = $1 AND status = 'current'")
+        .bind(kid)
+        .execute(conn)
+        .await?;
     Ok(done.rows_affected() == 1)
 }
 
 /// next → current: it starts signing.
-pub async fn promote_next(
-    conn: &mut AnyConnection,
-    kid: &str,
-    now: i64,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE signing_keys SET status = 'current', activated_at = $2 WHERE kid = $1 AND status = 'next'",
-    )
-    .bind(kid)
-    .bind(now)
-    .execute(conn)
-    .await?;
+pub async fn promote_next(conn: &mut AnyConnection, kid: &str, now: i64) -> Result<bool, sqlx::Error> {
+    let done =
+        sqlx::query("UPDATE signing_keys SET status = 'current', activated_at = $2 WHERE kid = $1 AND status = 'next'")
+            .bind(kid)
+            .bind(now)
+            .execute(conn)
+            .await?;
     Ok(done.rows_affected() == 1)
 }

@@ -57,17 +57,13 @@ pub fn issue_access_token(
 ) -> Result<IssuedAccessToken> {
     let aud = match grant.audience {
         [] => {
-            return Err(Error::internal(anyhow::anyhow!(
-                "an access token needs an audience"
-            )));
+            return Err(Error::internal(anyhow::anyhow!("an access token needs an audience")));
         }
         [one] => Audience::One(one.clone()),
         many => Audience::Many(many.to_vec()),
     };
     if grant.lifetime <= 0 {
-        return Err(Error::internal(anyhow::anyhow!(
-            "an access token needs a positive lifetime"
-        )));
+        return Err(Error::internal(anyhow::anyhow!("an access token needs a positive lifetime")));
     }
     // offline_access asks for a refresh token; it grants nothing at a resource.
     let scope = grant.scope.without(OFFLINE_ACCESS).to_string();
@@ -85,17 +81,8 @@ pub fn issue_access_token(
         scope: scope.clone(),
     };
     let signer = keys.signer();
-    let token = signer
-        .sign(&claims, ACCESS_TOKEN_TYP)
-        .map_err(Error::internal)?;
-    Ok(IssuedAccessToken {
-        token,
-        jti,
-        kid: signer.kid().to_owned(),
-        scope,
-        expires_in: grant.lifetime,
-        expires_at,
-    })
+    let token = signer.sign(&claims, ACCESS_TOKEN_TYP).map_err(Error::internal)?;
+    Ok(IssuedAccessToken { token, jti, kid: signer.kid().to_owned(), scope, expires_in: grant.lifetime, expires_at })
 }
 
 #[cfg(test)]
@@ -110,13 +97,8 @@ mod tests {
         let ring = KeyRing::from_env(SigningKey::from_slice(&[4u8; 32]).unwrap());
         let audience = vec!["http://h:1/mcp/demo".to_owned()];
         let scope = ScopeSet::parse("mcp:read offline_access").unwrap();
-        let grant = AccessTokenGrant {
-            subject: "alice",
-            client_id: "c1",
-            audience: &audience,
-            scope: &scope,
-            lifetime: 60,
-        };
+        let grant =
+            AccessTokenGrant { subject: "alice", client_id: "c1", audience: &audience, scope: &scope, lifetime: 60 };
         let issued = issue_access_token("http://h:1", &ring, &grant, 1_000).unwrap();
         assert_eq!(issued.scope, "mcp:read");
         assert!(!format!("{issued:?}").contains(&issued.token));
@@ -126,16 +108,8 @@ mod tests {
         let key = ring.jwks().keys[0].verifying_key().unwrap();
         parsed.verify_with(&key).unwrap();
         let claims: AccessTokenClaims = parsed.claims().unwrap();
-        let expect = Expectations {
-            issuer: "http://h:1",
-            audience: "http://h:1/mcp/demo",
-            now: 1_010,
-            leeway: 0,
-        };
+        let expect = Expectations { issuer: "http://h:1", audience: "http://h:1/mcp/demo", now: 1_010, leeway: 0 };
         assert_eq!(expect.check(&claims), Ok(()));
-        assert_eq!(
-            (claims.exp, claims.nbf, claims.jti.len()),
-            (1_060, Some(1_000), 22)
-        );
+        assert_eq!((claims.exp, claims.nbf, claims.jti.len()), (1_060, Some(1_000), 22));
     }
 }

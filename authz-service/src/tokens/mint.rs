@@ -44,9 +44,7 @@ pub async fn mint(app: &App, request: &MintRequest, actor: &Actor) -> Result<Iss
         (Some(id), None) => resolve::by_id(&app.db, id).await?,
         (None, Some(resource)) => resolve::by_resource(&app.db, app.issuer(), resource).await?,
         _ => {
-            return Err(Error::invalid_request(
-                "give exactly one of `instance` and `resource`",
-            ));
+            return Err(Error::invalid_request("give exactly one of `instance` and `resource`"));
         }
     };
     let scope = ScopeSet::parse(request.scope.as_deref().unwrap_or_default())
@@ -55,29 +53,18 @@ pub async fn mint(app: &App, request: &MintRequest, actor: &Actor) -> Result<Iss
         return Err(Error::invalid_scope("`scope` is required"));
     }
     resolve::check_scope(&instance, &scope)?;
-    let client_id = identifier(
-        "client_id",
-        request.client_id.as_deref().unwrap_or(DEFAULT_CLIENT_ID),
-    )?;
+    let client_id = identifier("client_id", request.client_id.as_deref().unwrap_or(DEFAULT_CLIENT_ID))?;
     let subject = identifier("sub", request.sub.as_deref().unwrap_or(client_id))?;
     let max_ttl = app.config.access_token_ttl;
     let lifetime = request.ttl.unwrap_or(max_ttl);
     // Never longer than configured: key rotation relies on no token outliving
     // SEKISHO_ACCESS_TOKEN_TTL.
     if !(1..=max_ttl).contains(&lifetime) {
-        return Err(Error::invalid_request(format!(
-            "`ttl` must be between 1 and {max_ttl} seconds"
-        )));
+        return Err(Error::invalid_request(format!("`ttl` must be between 1 and {max_ttl} seconds")));
     }
 
     let audience = [instance.resource(app.issuer())];
-    let grant = AccessTokenGrant {
-        subject,
-        client_id,
-        audience: &audience,
-        scope: &scope,
-        lifetime,
-    };
+    let grant = AccessTokenGrant { subject, client_id, audience: &audience, scope: &scope, lifetime };
     let issued = issue_access_token(app.issuer(), &app.keys.current(), &grant, now_unix())?;
 
     let details = json!({
@@ -88,9 +75,8 @@ pub async fn mint(app: &App, request: &MintRequest, actor: &Actor) -> Result<Iss
         "kid": issued.kid,
         "exp": issued.expires_at,
     });
-    let event = AuditEvent::success(EventKind::TokenMinted, actor, details)
-        .with_client(client_id)
-        .with_subject(subject);
+    let event =
+        AuditEvent::success(EventKind::TokenMinted, actor, details).with_client(client_id).with_subject(subject);
     // The token is handed out only once its audit row is committed.
     let mut tx = app.db.begin().await?;
     audit::record(&mut tx, &event).await?;
@@ -100,10 +86,7 @@ pub async fn mint(app: &App, request: &MintRequest, actor: &Actor) -> Result<Iss
 
 /// `sub` and `client_id` travel to upstream servers in headers: visible ASCII only.
 fn identifier<'a>(field: &str, value: &'a str) -> Result<&'a str> {
-    if value.is_empty()
-        || value.len() > MAX_IDENTIFIER
-        || !value.bytes().all(|b| b.is_ascii_graphic())
-    {
+    if value.is_empty() || value.len() > MAX_IDENTIFIER || !value.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(Error::invalid_request(format!(
             "`{field}` must be 1 to {MAX_IDENTIFIER} visible ASCII characters"
         )));

@@ -48,10 +48,7 @@ impl TestEnv {
     pub fn vars(&self) -> HashMap<String, String> {
         let mut vars = HashMap::new();
         vars.insert("PUBLIC_BASE_URL".into(), ISSUER.into());
-        vars.insert(
-            "SEKISHO_DATA_DIR".into(),
-            self.dir.path().display().to_string(),
-        );
+        vars.insert("SEKISHO_DATA_DIR".into(), self.dir.path().display().to_string());
         vars.insert("DATABASE_URL".into(), self.database_url.clone());
         vars.insert("SEKISHO_MASTER_KEY".into(), self.master_key.clone());
         vars.insert("SEKISHO_ADMIN_TOKEN".into(), ADMIN_TOKEN.into());
@@ -74,9 +71,7 @@ impl TestEnv {
     }
 
     pub async fn open_with(&self, changes: &[(&str, &str)]) -> TestApp {
-        let app = App::open(self.config_with(changes), &Actor::system())
-            .await
-            .expect("service opens");
+        let app = App::open(self.config_with(changes), &Actor::system()).await.expect("service opens");
         let router = sekisho_authz::http::router(app.clone());
         TestApp { app, router }
     }
@@ -104,21 +99,13 @@ where
     let dir = tempfile::tempdir().expect("temporary directory");
     let master_key = STANDARD.encode(random::bytes::<32>().expect("randomness"));
     let (database_url, postgres) = match backend {
-        Backend::Sqlite => (
-            format!("sqlite://{}/sekisho.db?mode=rwc", dir.path().display()),
-            None,
-        ),
+        Backend::Sqlite => (format!("sqlite://{}/sekisho.db?mode=rwc", dir.path().display()), None),
         Backend::Postgres => {
             let database = PostgresDatabase::create().await;
             (database.url.clone(), Some(database))
         }
     };
-    let env = TestEnv {
-        backend,
-        dir,
-        database_url,
-        master_key,
-    };
+    let env = TestEnv { backend, dir, database_url, master_key };
     // In its own task, so that a failing test still gets its database dropped.
     let outcome = tokio::spawn(test(env)).await;
     if let Some(database) = postgres {
@@ -143,13 +130,8 @@ struct PostgresDatabase {
 impl PostgresDatabase {
     async fn create() -> PostgresDatabase {
         sqlx::any::install_default_drivers();
-        let admin_url = std::env::var("SEKISHO_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
-        let suffix: String = random::bytes::<6>()
-            .expect("randomness")
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let admin_url = std::env::var("SEKISHO_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
+        let suffix: String = random::bytes::<6>().expect("randomness").iter().map(|b| format!("{b:02x}")).collect();
         let name = format!("sekisho_test_{suffix}");
         let mut admin = AnyConnection::connect(&admin_url).await.unwrap_or_else(|e| {
             panic!("PostgreSQL at {admin_url} is unreachable ({e}); set SEKISHO_SKIP_POSTGRES=1 to skip it explicitly")
@@ -159,26 +141,17 @@ impl PostgresDatabase {
             .await
             .expect("create the test database");
         let _ = admin.close().await;
-        let base = admin_url
-            .rsplit_once('/')
-            .map_or(admin_url.as_str(), |(base, _)| base);
+        let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base);
         let url = format!("{base}/{name}");
-        PostgresDatabase {
-            admin_url,
-            name,
-            url,
-        }
+        PostgresDatabase { admin_url, name, url }
     }
 
     async fn drop_database(self) {
         if let Ok(mut admin) = AnyConnection::connect(&self.admin_url).await {
             // FORCE: pools of the finished test may still hold connections.
-            let _ = sqlx::query(AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            )))
-            .execute(&mut admin)
-            .await;
+            let _ = sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)))
+                .execute(&mut admin)
+                .await;
             let _ = admin.close().await;
         }
     }
@@ -200,64 +173,40 @@ pub struct Reply {
 
 impl Reply {
     pub fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
     }
 
     /// Asserts an RFC 6749-style JSON error.
     pub fn assert_error(&self, status: StatusCode, code: &str) {
         assert_eq!(self.status, status, "{self:?}");
         assert_eq!(self.body["error"], code, "{self:?}");
-        assert!(
-            self.header("content-type").starts_with("application/json"),
-            "{self:?}"
-        );
+        assert!(self.header("content-type").starts_with("application/json"), "{self:?}");
     }
 }
 
 impl TestApp {
     pub async fn send(&self, request: Request<Body>) -> Reply {
-        let response = self
-            .router
-            .clone()
-            .oneshot(request)
-            .await
-            .expect("router is infallible");
+        let response = self.router.clone().oneshot(request).await.expect("router is infallible");
         let status = response.status();
         let headers = response.headers().clone();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .expect("body");
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("body");
         let body = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-                panic!(
-                    "{status}: body is not JSON: {}",
-                    String::from_utf8_lossy(&bytes)
-                )
-            })
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| panic!("{status}: body is not JSON: {}", String::from_utf8_lossy(&bytes)))
         };
-        Reply {
-            status,
-            headers,
-            body,
-        }
+        Reply { status, headers, body }
     }
 
     pub async fn get(&self, path: &str) -> Reply {
-        self.send(Request::get(path).body(Body::empty()).expect("request"))
-            .await
+        self.send(Request::get(path).body(Body::empty()).expect("request")).await
     }
 
     /// An admin API call with the right token and a JSON body.
     pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
-        let mut request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(header::AUTHORIZATION, format!("Bearer {ADMIN_TOKEN}"));
+        let mut request =
+            Request::builder().method(method).uri(path).header(header::AUTHORIZATION, format!("Bearer {ADMIN_TOKEN}"));
         let body = match body {
             Some(json) => {
                 request = request.header(header::CONTENT_TYPE, "application/json");
@@ -269,27 +218,17 @@ impl TestApp {
     }
 
     pub async fn create_instance(&self, body: Value) -> Reply {
-        let reply = self
-            .admin(Method::POST, "/admin/v1/instances", Some(body))
-            .await;
+        let reply = self.admin(Method::POST, "/admin/v1/instances", Some(body)).await;
         assert_eq!(reply.status, StatusCode::CREATED, "{reply:?}");
         reply
     }
 
     /// Mints through the admin API and returns the token.
     pub async fn mint(&self, instance: &str, scope: &str) -> String {
-        let reply = self
-            .admin(
-                Method::POST,
-                "/admin/v1/tokens",
-                Some(json!({ "instance": instance, "scope": scope })),
-            )
-            .await;
+        let reply =
+            self.admin(Method::POST, "/admin/v1/tokens", Some(json!({ "instance": instance, "scope": scope }))).await;
         assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
-        reply.body["access_token"]
-            .as_str()
-            .expect("access_token")
-            .to_owned()
+        reply.body["access_token"].as_str().expect("access_token").to_owned()
     }
 
     pub async fn jwks(&self) -> sekisho_contract::jwk::Jwks {
@@ -301,10 +240,7 @@ impl TestApp {
 
 /// The kids of a JWKS, in order.
 pub fn kids(jwks: &sekisho_contract::jwk::Jwks) -> Vec<String> {
-    jwks.keys
-        .iter()
-        .map(|k| k.kid.clone().expect("kid"))
-        .collect()
+    jwks.keys.iter().map(|k| k.kid.clone().expect("kid")).collect()
 }
 
 /// Verifies `token` against `jwks` as the filter does; returns its claims and kid.
@@ -313,8 +249,7 @@ pub fn verify(
     jwks: &sekisho_contract::jwk::Jwks,
 ) -> Result<(sekisho_contract::claims::AccessTokenClaims, String), String> {
     use sekisho_contract::jws::{self, ACCESS_TOKEN_TYP, DEFAULT_MAX_TOKEN_BYTES};
-    let parsed =
-        jws::parse(token, DEFAULT_MAX_TOKEN_BYTES, ACCESS_TOKEN_TYP).map_err(|e| e.to_string())?;
+    let parsed = jws::parse(token, DEFAULT_MAX_TOKEN_BYTES, ACCESS_TOKEN_TYP).map_err(|e| e.to_string())?;
     let jwk = jwks
         .keys
         .iter()

@@ -24,10 +24,7 @@ use tracing_subscriber::EnvFilter;
 const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 
 #[derive(Debug, Parser)]
-#[command(
-    version,
-    about = "Demo MCP server used upstream of the Sekisho gateway"
-)]
+#[command(version, about = "Demo MCP server used upstream of the Sekisho gateway")]
 struct Cli {
     /// Address to listen on, e.g. 127.0.0.1:8931 (port 0 picks a free port).
     #[arg(long, env = "DEMO_MCP_LISTEN")]
@@ -35,11 +32,7 @@ struct Cli {
 
     /// Host names to accept besides the loopback ones (for a container name
     /// or a Host header rewritten by Envoy). Repeatable; comma-separated in the env.
-    #[arg(
-        long = "allowed-host",
-        env = "DEMO_MCP_ALLOWED_HOSTS",
-        value_delimiter = ','
-    )]
+    #[arg(long = "allowed-host", env = "DEMO_MCP_ALLOWED_HOSTS", value_delimiter = ',')]
     allowed_hosts: Vec<String>,
 }
 
@@ -48,25 +41,18 @@ async fn main() -> anyhow::Result<()> {
     // Logs go to stderr so stdout carries only the "listening" line; no colour
     // codes when a test harness or container captures them into a file.
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
 
     let cli = Cli::parse();
 
-    let allowed_hosts: Vec<String> = LOOPBACK_HOSTS
-        .iter()
-        .map(|host| (*host).to_owned())
-        .chain(cli.allowed_hosts)
-        .collect();
+    let allowed_hosts: Vec<String> =
+        LOOPBACK_HOSTS.iter().map(|host| (*host).to_owned()).chain(cli.allowed_hosts).collect();
     // Stateful sessions (Mcp-Session-Id) are the SDK default; kept explicit
     // because the gateway tests rely on them.
-    let config = StreamableHttpServerConfig::default()
-        .with_legacy_session_mode(true)
-        .with_allowed_hosts(allowed_hosts);
+    let config = StreamableHttpServerConfig::default().with_legacy_session_mode(true).with_allowed_hosts(allowed_hosts);
     // Cancelling this closes open SSE streams; without it a client holding
     // the GET stream open would keep graceful shutdown waiting forever.
     let sessions_token = config.cancellation_token.clone();
@@ -84,9 +70,8 @@ async fn main() -> anyhow::Result<()> {
         .route("/healthz", get(|| async { "ok" }))
         .route_service(&format!("{}{{instance}}", tools::MCP_PATH_PREFIX), mcp);
 
-    let listener = tokio::net::TcpListener::bind(cli.listen)
-        .await
-        .with_context(|| format!("binding {}", cli.listen))?;
+    let listener =
+        tokio::net::TcpListener::bind(cli.listen).await.with_context(|| format!("binding {}", cli.listen))?;
     let addr = listener.local_addr().context("reading the bound address")?;
     // The bound address, not the requested one, so `--listen 127.0.0.1:0` is usable.
     println!("demo-mcp listening on http://{addr}");

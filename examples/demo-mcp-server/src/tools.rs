@@ -45,10 +45,7 @@ pub struct DemoServer {
 #[tool_router]
 impl DemoServer {
     pub fn new(notes: Notes) -> Self {
-        Self {
-            notes,
-            tool_router: Self::tool_router(),
-        }
+        Self { notes, tool_router: Self::tool_router() }
     }
 
     // The streamable HTTP transport puts the `http::request::Parts` of the
@@ -115,10 +112,7 @@ impl DemoServer {
         Ok(json!({ "instance": instance, "count": list.len() }).to_string())
     }
 
-    #[tool(
-        description = "List this instance's notes.",
-        annotations(read_only_hint = true, open_world_hint = false)
-    )]
+    #[tool(description = "List this instance's notes.", annotations(read_only_hint = true, open_world_hint = false))]
     fn list_notes(&self, Extension(parts): Extension<Parts>) -> Result<String, ErrorData> {
         let instance = instance(&parts)?;
         let notes = self.notes.lock().unwrap_or_else(PoisonError::into_inner);
@@ -131,10 +125,7 @@ impl DemoServer {
 impl ServerHandler for DemoServer {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new(
-                env!("CARGO_PKG_NAME"),
-                env!("CARGO_PKG_VERSION"),
-            ))
+            .with_server_info(Implementation::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION")))
             .with_instructions("Demo upstream for the Sekisho gateway.")
     }
 }

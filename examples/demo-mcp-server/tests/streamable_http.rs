@@ -10,9 +10,7 @@ use rmcp::{
     RoleClient, ServiceExt,
     model::{CallToolRequestParams, ClientConfig},
     service::RunningService,
-    transport::{
-        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
-    },
+    transport::{StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig},
 };
 use serde_json::{Value, json};
 use tokio::{
@@ -40,12 +38,9 @@ impl Server {
             .context("starting the server")?;
         let stdout = child.stdout.take().context("no stdout")?;
         let mut line = String::new();
-        tokio::time::timeout(
-            Duration::from_secs(30),
-            BufReader::new(stdout).read_line(&mut line),
-        )
-        .await
-        .context("server did not start in time")??;
+        tokio::time::timeout(Duration::from_secs(30), BufReader::new(stdout).read_line(&mut line))
+            .await
+            .context("server did not start in time")??;
         let addr = line
             .trim()
             .strip_prefix("demo-mcp listening on http://")
@@ -84,11 +79,7 @@ async fn call(
         bail!("{name} failed: {result:?}");
     }
     match result.content.as_slice() {
-        [content] => Ok(content
-            .as_text()
-            .with_context(|| format!("{name}: not text: {content:?}"))?
-            .text
-            .clone()),
+        [content] => Ok(content.as_text().with_context(|| format!("{name}: not text: {content:?}"))?.text.clone()),
         other => bail!("{name}: expected one content block, got {other:?}"),
     }
 }
@@ -96,10 +87,7 @@ async fn call(
 #[tokio::test]
 async fn tools_work_through_the_rmcp_client() -> anyhow::Result<()> {
     let server = Server::start().await?;
-    let headers = HashMap::from([(
-        HeaderName::from_static("x-sekisho-subject"),
-        HeaderValue::from_static("alice"),
-    )]);
+    let headers = HashMap::from([(HeaderName::from_static("x-sekisho-subject"), HeaderValue::from_static("alice"))]);
     let client = connect(server.url("/mcp/demo"), headers).await?;
 
     let tools = client.list_all_tools().await?;
@@ -114,11 +102,9 @@ async fn tools_work_through_the_rmcp_client() -> anyhow::Result<()> {
 
     assert_eq!(call(&client, "echo", json!({"text": "hi"})).await?, "hi");
 
-    let first: Value =
-        serde_json::from_str(&call(&client, "add_note", json!({"text": "one"})).await?)?;
+    let first: Value = serde_json::from_str(&call(&client, "add_note", json!({"text": "one"})).await?)?;
     assert_eq!(first["count"], 1);
-    let second: Value =
-        serde_json::from_str(&call(&client, "add_note", json!({"text": "two"})).await?)?;
+    let second: Value = serde_json::from_str(&call(&client, "add_note", json!({"text": "two"})).await?)?;
     assert_eq!(second["count"], 2);
     let notes: Value = serde_json::from_str(&call(&client, "list_notes", json!({})).await?)?;
     assert_eq!(notes["notes"], json!(["one", "two"]));
@@ -172,9 +158,7 @@ impl RawMcp {
             .header("accept", "application/json, text/event-stream")
             .body(body.to_string());
         match &self.session {
-            Some(session) => request
-                .header("mcp-session-id", session)
-                .header("mcp-protocol-version", "2025-06-18"),
+            Some(session) => request.header("mcp-session-id", session).header("mcp-protocol-version", "2025-06-18"),
             None => request,
         }
     }
@@ -183,12 +167,7 @@ impl RawMcp {
     async fn open_session(&mut self) -> anyhow::Result<()> {
         let response = self.post("", &initialize()).send().await?;
         assert_eq!(response.status(), 200);
-        let session = response
-            .headers()
-            .get("mcp-session-id")
-            .context("no Mcp-Session-Id")?
-            .to_str()?
-            .to_owned();
+        let session = response.headers().get("mcp-session-id").context("no Mcp-Session-Id")?.to_str()?.to_owned();
         let result = jsonrpc_message(&response.text().await?)?;
         assert_eq!(result["result"]["protocolVersion"], "2025-06-18");
         self.session = Some(session);
@@ -236,9 +215,7 @@ async fn raw_http_session_host_check_and_headers() -> anyhow::Result<()> {
         .await?;
     assert_eq!(response.status(), 200);
     let message = jsonrpc_message(&response.text().await?)?;
-    let text = message["result"]["content"][0]["text"]
-        .as_str()
-        .with_context(|| format!("no text in {message}"))?;
+    let text = message["result"]["content"][0]["text"].as_str().with_context(|| format!("no text in {message}"))?;
     let report: Value = serde_json::from_str(text)?;
     assert_eq!(
         report,
@@ -253,11 +230,7 @@ async fn raw_http_session_host_check_and_headers() -> anyhow::Result<()> {
 
     // DNS-rebinding protection: a foreign Host is refused before any MCP handling.
     mcp.session = None;
-    let refused = mcp
-        .post("", &initialize())
-        .header("host", "attacker.example")
-        .send()
-        .await?;
+    let refused = mcp.post("", &initialize()).header("host", "attacker.example").send().await?;
     assert_eq!(refused.status(), 403);
     Ok(())
 }
@@ -266,11 +239,7 @@ async fn raw_http_session_host_check_and_headers() -> anyhow::Result<()> {
 #[tokio::test]
 async fn sigterm_stops_the_server_with_an_sse_stream_open() -> anyhow::Result<()> {
     let mut server = Server::start().await?;
-    let mut mcp = RawMcp {
-        http: reqwest::Client::new(),
-        url: server.url("/mcp/demo"),
-        session: None,
-    };
+    let mut mcp = RawMcp { http: reqwest::Client::new(), url: server.url("/mcp/demo"), session: None };
     mcp.open_session().await?;
     // The standalone GET stream stays open until the server ends it.
     let stream = mcp
@@ -284,9 +253,7 @@ async fn sigterm_stops_the_server_with_an_sse_stream_open() -> anyhow::Result<()
     assert_eq!(stream.status(), 200);
 
     let pid = server.child.id().context("server already exited")?;
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()?;
+    let status = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status()?;
     assert!(status.success());
     let exit = tokio::time::timeout(Duration::from_secs(10), server.child.wait())
         .await

@@ -20,9 +20,14 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
     let fuzz_dir = workspace::root().join("fuzz");
     for target in TARGETS {
         let mut cmd = cargo();
-        cmd.current_dir(&fuzz_dir)
-            .env("RUSTC_BOOTSTRAP", "1")
-            .args(["fuzz", "run", target, "--", &format!("-max_total_time={seconds}"), "-print_final_stats=1"]);
+        cmd.current_dir(&fuzz_dir).env("RUSTC_BOOTSTRAP", "1").args([
+            "fuzz",
+            "run",
+            target,
+            "--",
+            &format!("-max_total_time={seconds}"),
+            "-print_final_stats=1",
+        ]);
         eprintln!("==> fuzz: {}", describe(&cmd));
         let status = cmd.status().with_context(|| format!("cannot run `{}`", describe(&cmd)))?;
         if !status.success() {

@@ -31,15 +31,10 @@ struct AuditList {
     events: Vec<AuditRecord>,
 }
 
-async fn list(
-    State(app): State<App>,
-    Query(params): Query<AuditParams>,
-) -> Result<axum::Json<AuditList>> {
+async fn list(State(app): State<App>, Query(params): Query<AuditParams>) -> Result<axum::Json<AuditList>> {
     let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(Error::invalid_request(format!(
-            "`limit` must be between 1 and {MAX_LIMIT}"
-        )));
+        return Err(Error::invalid_request(format!("`limit` must be between 1 and {MAX_LIMIT}")));
     }
     let events = audit::list(&app.db, params.event.as_deref(), limit).await?;
     Ok(axum::Json(AuditList { events }))

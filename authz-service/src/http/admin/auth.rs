@@ -16,37 +16,19 @@ use crate::error::Error;
 
 const REALM: &str = "sekisho-admin";
 
-pub async fn require_admin_token(
-    State(app): State<App>,
-    request: Request,
-    next: Next,
-) -> Result<Response, Error> {
+pub async fn require_admin_token(State(app): State<App>, request: Request, next: Next) -> Result<Response, Error> {
     let Some(expected) = app.config.admin_token.as_ref() else {
         // Not reachable: the router is mounted only with a token. Fail closed anyway.
-        return Err(Error::Unauthorized {
-            realm: REALM,
-            credential_sent: false,
-        });
+        return Err(Error::Unauthorized { realm: REALM, credential_sent: false });
     };
     if !request.headers().contains_key(header::AUTHORIZATION) {
-        return Err(Error::Unauthorized {
-            realm: REALM,
-            credential_sent: false,
-        });
+        return Err(Error::Unauthorized { realm: REALM, credential_sent: false });
     }
     match bearer_token(request.headers()) {
-        Some(token) if secrets_equal(token.as_bytes(), expected.expose().as_bytes()) => {
-            Ok(next.run(request).await)
-        }
+        Some(token) if secrets_equal(token.as_bytes(), expected.expose().as_bytes()) => Ok(next.run(request).await),
         _ => {
-            tracing::warn!(
-                path = request.uri().path(),
-                "admin API: refused a request with a wrong bearer token"
-            );
-            Err(Error::Unauthorized {
-                realm: REALM,
-                credential_sent: true,
-            })
+            tracing::warn!(path = request.uri().path(), "admin API: refused a request with a wrong bearer token");
+            Err(Error::Unauthorized { realm: REALM, credential_sent: true })
         }
     }
 }
@@ -66,10 +48,7 @@ impl<S: Send + Sync> FromRequestParts<S> for AdminActor {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Error> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(peer)| peer.ip().to_string());
+        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(peer)| peer.ip().to_string());
         Ok(AdminActor(Actor::admin_api(ip)))
     }
 }

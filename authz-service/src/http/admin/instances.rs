@@ -74,18 +74,12 @@ fn view(app: &App, instance: Instance) -> InstanceView {
 }
 
 async fn list(State(app): State<App>) -> Result<axum::Json<InstanceList>> {
-    let instances = registry::list(&app.db)
-        .await?
-        .into_iter()
-        .map(|i| view(&app, i))
-        .collect();
+    let instances = registry::list(&app.db).await?.into_iter().map(|i| view(&app, i)).collect();
     Ok(axum::Json(InstanceList { instances }))
 }
 
 async fn show(State(app): State<App>, Path(id): Path<String>) -> Result<axum::Json<InstanceView>> {
-    let instance = registry::get(&app.db, &id)
-        .await?
-        .ok_or_else(|| Error::not_found(format!("no instance `{id}`")))?;
+    let instance = registry::get(&app.db, &id).await?.ok_or_else(|| Error::not_found(format!("no instance `{id}`")))?;
     Ok(axum::Json(view(&app, instance)))
 }
 
@@ -108,9 +102,7 @@ async fn put(
 ) -> Result<Response> {
     let (body_id, spec) = body.into_parts();
     if body_id.is_some_and(|b| b != id) {
-        return Err(Error::invalid_request(
-            "`id` in the body differs from the path",
-        ));
+        return Err(Error::invalid_request("`id` in the body differs from the path"));
     }
     let (instance, saved) = registry::put(&app.db, &id, &spec, &actor).await?;
     Ok(match saved {
@@ -119,11 +111,7 @@ async fn put(
     })
 }
 
-async fn delete(
-    State(app): State<App>,
-    AdminActor(actor): AdminActor,
-    Path(id): Path<String>,
-) -> Result<StatusCode> {
+async fn delete(State(app): State<App>, AdminActor(actor): AdminActor, Path(id): Path<String>) -> Result<StatusCode> {
     registry::delete(&app.db, &id, &actor).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -13,9 +13,7 @@ use crate::keys::KeySource;
 use crate::keys::stored::{self, KeyInfo, Rotation};
 
 pub fn routes() -> Router<App> {
-    Router::new()
-        .route("/keys", get(list))
-        .route("/keys/rotate", post(rotate))
+    Router::new().route("/keys", get(list)).route("/keys/rotate", post(rotate))
 }
 
 #[derive(Debug, Serialize)]
@@ -33,11 +31,7 @@ async fn list(State(app): State<App>) -> Result<axum::Json<KeyList>> {
         KeySource::Environment => "environment",
     };
     let keys = stored::list(&app.db).await?;
-    Ok(axum::Json(KeyList {
-        source,
-        signing_kid: ring.signer().kid().to_owned(),
-        keys,
-    }))
+    Ok(axum::Json(KeyList { source, signing_kid: ring.signer().kid().to_owned(), keys }))
 }
 
 /// The optional body of a rotation; an empty body means `{}`.
@@ -49,17 +43,12 @@ struct RotateRequest {
     force: bool,
 }
 
-async fn rotate(
-    State(app): State<App>,
-    AdminActor(actor): AdminActor,
-    body: Bytes,
-) -> Result<axum::Json<Rotation>> {
+async fn rotate(State(app): State<App>, AdminActor(actor): AdminActor, body: Bytes) -> Result<axum::Json<Rotation>> {
     // Read by hand so that a bodiless POST (curl -X POST) works as well as JSON.
     let request: RotateRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RotateRequest::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| Error::invalid_request(format!("invalid rotation request: {e}")))?
+        serde_json::from_slice(&body).map_err(|e| Error::invalid_request(format!("invalid rotation request: {e}")))?
     };
     Ok(axum::Json(app.rotate_keys(&actor, request.force).await?))
 }

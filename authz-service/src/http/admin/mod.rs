@@ -21,8 +21,5 @@ pub fn routes(app: App) -> Router<App> {
         .merge(tokens::routes())
         .merge(api_keys::routes())
         .merge(audit::routes())
-        .route_layer(middleware::from_fn_with_state(
-            app,
-            auth::require_admin_token,
-        ))
+        .route_layer(middleware::from_fn_with_state(app, auth::require_admin_token))
 }

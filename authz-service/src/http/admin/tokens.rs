@@ -32,15 +32,9 @@ async fn mint_token(
     Json(request): Json<MintRequest>,
 ) -> Result<Response> {
     let issued = mint::mint(&app, &request, &actor).await?;
-    let body = Minted {
-        access_token: issued.token,
-        token_type: "Bearer",
-        expires_in: issued.expires_in,
-        scope: issued.scope,
-    };
+    let body =
+        Minted { access_token: issued.token, token_type: "Bearer", expires_in: issued.expires_in, scope: issued.scope };
     let mut response = axum::Json(body).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
 }
