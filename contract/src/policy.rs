@@ -101,6 +101,8 @@ pub fn default_method_scope(method: &str) -> &'static str {
     let reads = matches!(
         method,
         "initialize"
+            // The 2026-07-28 handshake: a client learns what the server offers.
+            | "server/discover"
             | "ping"
             | "resources/read"
             | "resources/subscribe"
@@ -173,6 +175,7 @@ mod tests {
         let p = InstancePolicy::default();
         for m in [
             "initialize",
+            "server/discover",
             "ping",
             "tools/list",
             "resources/templates/list",
