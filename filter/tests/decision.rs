@@ -168,7 +168,7 @@ fn bad_tokens_are_invalid_token() {
         let challenge = r.header("www-authenticate").unwrap();
         assert!(challenge.starts_with("Bearer error=\"invalid_token\", error_description="), "{what}: {challenge}");
         assert!(challenge.contains("resource_metadata="), "{what}");
-        assert!(!challenge.contains(&token[..token.len().min(20)]) || token == "garbage", "{what}: token echoed");
+        assert!(!challenge.contains(&token[..token.len().min(20)]), "{what}: the challenge echoes the token");
         assert_eq!(g.tally.get(Counter::DeniedInvalidToken), 1, "{what}");
     }
 }
