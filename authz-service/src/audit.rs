@@ -185,6 +185,14 @@ pub async fn record(conn: &mut AnyConnection, event: &AuditEvent) -> Result<(), 
     storage::audit_events::insert(conn, now_unix(), event).await
 }
 
+/// Records an event that goes with no other change (a refused request, a
+/// breaker transition) in a transaction of its own.
+pub async fn record_alone(db: &Db, event: &AuditEvent) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    record(&mut tx, event).await?;
+    tx.commit().await
+}
+
 /// One row of the log as the admin API and the CLI show it.
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditRecord {

@@ -90,13 +90,7 @@ async fn audit_refusal(app: &App, actor: &Actor, seen: &Seen, error: &Error) {
     if let Some(client_id) = &seen.client_id {
         event = event.with_client(client_id);
     }
-    let written = async {
-        let mut tx = app.db.begin().await?;
-        audit::record(&mut tx, &event).await?;
-        tx.commit().await
-    }
-    .await;
-    if let Err(e) = written {
+    if let Err(e) = audit::record_alone(&app.db, &event).await {
         tracing::warn!(error = %e, "could not audit a refused token request");
     }
 }

@@ -460,13 +460,7 @@ impl Inner {
         } else {
             AuditEvent::success(kind, &Actor::system(), details)
         };
-        let written = async {
-            let mut tx = app.db.begin().await?;
-            audit::record(&mut tx, &event).await?;
-            tx.commit().await
-        }
-        .await;
-        if let Err(e) = written {
+        if let Err(e) = audit::record_alone(&app.db, &event).await {
             tracing::error!(error = %e, "cannot write the breaker's audit event");
         }
     }
