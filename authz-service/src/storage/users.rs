@@ -16,18 +16,21 @@ pub struct UserRow {
     pub last_login_at: i64,
 }
 
-/// Creates the user, or updates issuer, PII and login time of an existing one.
-pub async fn upsert(conn: &mut AnyConnection, row: &UserRow) -> Result<(), sqlx::Error> {
-    sqlx::query(
+/// Creates the user, or updates PII and login time of an existing one from
+/// the same issuer. `false` when the subject belongs to a user of another
+/// issuer: that row is left alone (a second provider must not take over
+/// someone's identity because its `sub` happens to be equal).
+pub async fn upsert(conn: &mut AnyConnection, row: &UserRow) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
         "INSERT INTO users (subject, issuer, upstream_subject, email_sealed, profile_sealed, created_at, updated_at, last_login_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (subject) DO UPDATE SET
-            issuer = excluded.issuer,
             upstream_subject = excluded.upstream_subject,
             email_sealed = excluded.email_sealed,
             profile_sealed = excluded.profile_sealed,
             updated_at = excluded.updated_at,
-            last_login_at = excluded.last_login_at",
+            last_login_at = excluded.last_login_at
+         WHERE users.issuer = excluded.issuer",
     )
     .bind(&row.subject)
     .bind(&row.issuer)
@@ -39,7 +42,7 @@ pub async fn upsert(conn: &mut AnyConnection, row: &UserRow) -> Result<(), sqlx:
     .bind(row.last_login_at)
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 pub async fn get<'e, E: Executor<'e, Database = Any>>(
@@ -52,5 +55,16 @@ pub async fn get<'e, E: Executor<'e, Database = Any>>(
     )
     .bind(subject)
     .fetch_optional(executor)
+    .await
+}
+
+/// Every user, most recent login first, at most `limit`.
+pub async fn list<'e, E: Executor<'e, Database = Any>>(executor: E, limit: i64) -> Result<Vec<UserRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT subject, issuer, upstream_subject, email_sealed, profile_sealed, created_at, updated_at, last_login_at
+         FROM users ORDER BY last_login_at DESC, subject LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(executor)
     .await
 }

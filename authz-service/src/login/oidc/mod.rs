@@ -298,6 +298,11 @@ impl Inner {
                 let _ = login::fail(app, &pending.id, provider, &e.to_string(), actor).await;
                 to_client(app, &pending, "access_denied", "the identity provider's answer could not be verified", None)
             }
+            Err(Finish::OtherIssuer) => {
+                let reason = "the provider's subject belongs to a user of another issuer";
+                let _ = login::fail(app, &pending.id, provider, reason, actor).await;
+                to_client(app, &pending, "access_denied", "this account cannot log in here", None)
+            }
             Err(Finish::Internal(e)) => {
                 tracing::error!(error = %e, "upstream login failed on our side");
                 let _ = login::fail(app, &pending.id, provider, "internal error", actor).await;
@@ -334,13 +339,16 @@ impl Inner {
             other => other,
         }
         .map_err(Finish::IdToken)?;
-        self.save_user(app, &claims).await.map_err(|e| Finish::Internal(e.to_string()))?;
+        if !self.save_user(app, &claims).await.map_err(|e| Finish::Internal(e.to_string()))? {
+            return Err(Finish::OtherIssuer);
+        }
         let identity = Identity { subject: claims.sub.clone(), provider: self.settings.provider };
         login::complete(app, &pending.id, &identity, actor).await.map_err(|e| Finish::Internal(e.to_string()))?;
         Ok(())
     }
 
-    async fn save_user(&self, app: &App, claims: &id_token::Claims) -> Result<()> {
+    /// `false` when the subject is taken by a user of another issuer.
+    async fn save_user(&self, app: &App, claims: &id_token::Claims) -> Result<bool> {
         let subject = &claims.sub;
         let email = claims
             .email
@@ -369,9 +377,9 @@ impl Inner {
             last_login_at: now,
         };
         let mut tx = app.db.begin().await?;
-        users::upsert(&mut tx, &row).await?;
+        let saved = users::upsert(&mut tx, &row).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(saved)
     }
 
     /// `GET /oauth/login/unavailable?request=…`: the breaker refused a login.
@@ -611,6 +619,8 @@ enum Finish {
     Upstream(Upstream),
     IdToken(IdTokenError),
     Internal(String),
+    /// The subject already belongs to a user who logged in at another issuer.
+    OtherIssuer,
 }
 
 impl Finish {
