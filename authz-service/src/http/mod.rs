@@ -4,6 +4,7 @@
 //! - [`filter_policy`]: what the Envoy filter fetches (internal);
 //! - [`api_key_verify`]: where the filter checks an API key it has not seen (internal);
 //! - [`health`]: liveness and database state;
+//! - [`openapi`]: the OpenAPI document of this API (internal);
 //! - [`admin`]: the admin API, behind `SEKISHO_ADMIN_TOKEN`;
 //! - the OAuth authorization server: [`oauth_metadata`] (discovery),
 //!   [`register`] (RFC 7591/7592), [`authorize`] (the browser flow, HTML),
@@ -24,6 +25,7 @@ pub mod html;
 pub mod introspect;
 pub mod jwks;
 pub mod oauth_metadata;
+pub mod openapi;
 pub mod protected_resource;
 pub mod register;
 pub mod revoke;
@@ -78,7 +80,8 @@ pub fn router(app: App) -> Router {
         .merge(authorize::routes())
         .merge(filter_policy::routes())
         .merge(api_key_verify::routes())
-        .merge(health::routes());
+        .merge(health::routes())
+        .merge(openapi::routes());
     if let Some(login) = &app.login {
         router = router.merge(login.routes());
     }
