@@ -10,9 +10,9 @@ use crate::api_keys::Activity;
 use crate::audit::Actor;
 use crate::clients::cimd;
 use crate::config::Config;
-use crate::crypto::field::{FieldCipher, LocalKeyProvider};
-use crate::crypto::master_key;
+use crate::crypto::field::FieldCipher;
 use crate::crypto::secret_hash::SecretHasher;
+use crate::crypto::{hash_key, key_provider};
 use crate::error::{Error, Result};
 use crate::keys::stored::{self, Rotation, RotationPolicy};
 use crate::keys::{self, KeySource, KeyStore};
@@ -40,10 +40,9 @@ impl App {
     /// Resolves the master key, connects, applies migrations and loads (or
     /// creates) the signing keys. `actor` is recorded if keys are created.
     pub async fn open(config: Config, actor: &Actor) -> anyhow::Result<App> {
-        let master_key = master_key::resolve(&config)?;
-        let hasher = SecretHasher::new(&master_key);
+        let cipher = FieldCipher::new(key_provider::from_config(&config)?);
         let db = connect_and_migrate(&config).await?;
-        let cipher = FieldCipher::new(Arc::new(LocalKeyProvider::new(master_key)));
+        let hasher = hash_key::load_or_create(&db, &cipher).await?;
         let keys = keys::open(&config, &db, &cipher, actor).await.context("cannot load the signing keys")?;
         let login = login::from_config(&config)?;
         let cimd = Arc::new(cimd::Resolver::new(&config.oauth)?);

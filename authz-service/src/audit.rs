@@ -21,7 +21,9 @@ pub enum EventKind {
     InstanceDeleted,
     KeyGenerated,
     KeyRotated,
+    FieldsReencrypted,
     TokenMinted,
+    AdminRefused,
     ApiKeyCreated,
     ApiKeyRevoked,
     ApiKeyRotated,
@@ -53,7 +55,9 @@ impl EventKind {
             EventKind::InstanceDeleted => "instance.deleted",
             EventKind::KeyGenerated => "key.generated",
             EventKind::KeyRotated => "key.rotated",
+            EventKind::FieldsReencrypted => "fields.reencrypted",
             EventKind::TokenMinted => "token.minted",
+            EventKind::AdminRefused => "admin.refused",
             EventKind::ApiKeyCreated => "api_key.created",
             EventKind::ApiKeyRevoked => "api_key.revoked",
             EventKind::ApiKeyRotated => "api_key.rotated",
@@ -90,6 +94,18 @@ impl Outcome {
         match self {
             Outcome::Success => "success",
             Outcome::Failure => "failure",
+        }
+    }
+}
+
+impl std::str::FromStr for Outcome {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "success" => Ok(Outcome::Success),
+            "failure" => Ok(Outcome::Failure),
+            other => Err(format!("`{other}` is not success or failure")),
         }
     }
 }
@@ -208,9 +224,29 @@ pub struct AuditRecord {
     pub details: serde_json::Value,
 }
 
+/// Which events to read: each filter that is set must match. Times are unix
+/// seconds, `since` inclusive and `until` exclusive; `before` is the id of the
+/// last event of the previous page.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub client_id: Option<String>,
+    pub subject: Option<String>,
+    pub event: Option<String>,
+    pub outcome: Option<Outcome>,
+    pub before: Option<i64>,
+    pub limit: i64,
+}
+
 /// Most recent first; `event` filters by exact event name.
 pub async fn list(db: &Db, event: Option<&str>, limit: i64) -> Result<Vec<AuditRecord>> {
-    let rows = storage::audit_events::list(db.pool(), event, limit).await?;
+    query(db, &AuditFilter { event: event.map(str::to_owned), limit, ..AuditFilter::default() }).await
+}
+
+/// The events `filter` selects, most recent first.
+pub async fn query(db: &Db, filter: &AuditFilter) -> Result<Vec<AuditRecord>> {
+    let rows = storage::audit_events::query(db.pool(), filter).await?;
     Ok(rows
         .into_iter()
         .map(|r| AuditRecord {
@@ -227,4 +263,32 @@ pub async fn list(db: &Db, event: Option<&str>, limit: i64) -> Result<Vec<AuditR
             details: serde_json::from_str(&r.details).unwrap_or(serde_json::Value::String(r.details)),
         })
         .collect())
+}
+
+/// A point in time as an operator writes it: unix seconds, an RFC 3339
+/// timestamp (`2026-11-28T07:00:00Z`), or a duration ago (`15m`, `2h`, `7d`).
+pub fn parse_time(text: &str, now: i64) -> Option<i64> {
+    let text = text.trim();
+    if let Ok(secs) = text.parse::<i64>() {
+        return Some(secs);
+    }
+    if let Ok(at) = humantime::parse_rfc3339_weak(text) {
+        return at.duration_since(std::time::UNIX_EPOCH).ok().and_then(|d| i64::try_from(d.as_secs()).ok());
+    }
+    let ago = humantime::parse_duration(text).ok()?;
+    Some(now.saturating_sub(i64::try_from(ago.as_secs()).ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_time;
+
+    #[test]
+    fn times_are_seconds_timestamps_or_durations_ago() {
+        assert_eq!(parse_time("1700000000", 0), Some(1_700_000_000));
+        assert_eq!(parse_time("2023-11-14T22:13:20Z", 0), Some(1_700_000_000));
+        assert_eq!(parse_time("2h", 10_000), Some(10_000 - 7200));
+        assert_eq!(parse_time("yesterday", 10_000), None);
+        assert_eq!(parse_time("", 10_000), None);
+    }
 }

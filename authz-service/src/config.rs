@@ -14,6 +14,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use p256::ecdsa::SigningKey;
 use sekisho_contract::resource::validate_base_url;
+use zeroize::Zeroize;
 
 use crate::api_keys::ApiKeySettings;
 use crate::crypto::master_key::{MASTER_KEY_BYTES, MasterKey};
@@ -80,6 +81,9 @@ pub struct Config {
     pub env_signing_key: Option<SigningKey>,
     /// From `SEKISHO_MASTER_KEY`; `None` means "use or create `{data_dir}/master.key`".
     pub master_key: Option<MasterKey>,
+    /// From `SEKISHO_MASTER_KEYS_PREVIOUS`: keys that only open values sealed
+    /// before a rotation, until `keys reencrypt` has re-sealed them.
+    pub previous_master_keys: Vec<MasterKey>,
     pub environment: Environment,
     pub admin_token: Option<AdminToken>,
     pub access_token_ttl: i64,
@@ -144,15 +148,16 @@ impl Config {
             }
         };
 
-        let master_key = get("SEKISHO_MASTER_KEY")
-            .map(|v| {
-                let bytes = STANDARD
-                    .decode(v.trim())
-                    .map_err(|_| bad("SEKISHO_MASTER_KEY", "must be base64 (standard alphabet)"))?;
-                MasterKey::from_slice(&bytes)
-                    .ok_or_else(|| bad("SEKISHO_MASTER_KEY", format!("must be base64 of {MASTER_KEY_BYTES} bytes")))
+        let master_key = get("SEKISHO_MASTER_KEY").map(|v| master_key_from("SEKISHO_MASTER_KEY", &v)).transpose()?;
+        let previous_master_keys = get("SEKISHO_MASTER_KEYS_PREVIOUS")
+            .map(|list| {
+                list.split(',')
+                    .filter(|v| !v.trim().is_empty())
+                    .map(|v| master_key_from("SEKISHO_MASTER_KEYS_PREVIOUS", v))
+                    .collect::<Result<Vec<_>, _>>()
             })
-            .transpose()?;
+            .transpose()?
+            .unwrap_or_default();
         if environment == Environment::Production && master_key.is_none() {
             return Err(bad("SEKISHO_MASTER_KEY", "is required when SEKISHO_ENV=production"));
         }
@@ -205,6 +210,7 @@ impl Config {
             database_kind,
             env_signing_key,
             master_key,
+            previous_master_keys,
             environment,
             admin_token,
             access_token_ttl,
@@ -229,6 +235,13 @@ impl Config {
     pub fn master_key_path(&self) -> PathBuf {
         self.data_dir.join("master.key")
     }
+}
+
+fn master_key_from(variable: &'static str, value: &str) -> Result<MasterKey, ConfigError> {
+    let mut bytes = STANDARD.decode(value.trim()).map_err(|_| bad(variable, "must be base64 (standard alphabet)"))?;
+    let key = MasterKey::from_slice(&bytes);
+    bytes.zeroize();
+    key.ok_or_else(|| bad(variable, format!("must be base64 of {MASTER_KEY_BYTES} bytes")))
 }
 
 fn default_database_url(data_dir: &Path) -> String {
@@ -281,6 +294,7 @@ mod tests {
         assert_eq!(variable_of(&[("SEKISHO_ENV", "prod")]), "SEKISHO_ENV");
         assert_eq!(variable_of(&[("SEKISHO_MASTER_KEY", "c2hvcnQ=")]), "SEKISHO_MASTER_KEY");
         assert_eq!(variable_of(&[("SEKISHO_MASTER_KEY", "not base64!")]), "SEKISHO_MASTER_KEY");
+        assert_eq!(variable_of(&[("SEKISHO_MASTER_KEYS_PREVIOUS", "c2hvcnQ=")]), "SEKISHO_MASTER_KEYS_PREVIOUS");
         assert_eq!(variable_of(&[("SEKISHO_ACCESS_TOKEN_TTL", "0")]), "SEKISHO_ACCESS_TOKEN_TTL");
         assert_eq!(variable_of(&[("SEKISHO_ACCESS_TOKEN_TTL", "15m")]), "SEKISHO_ACCESS_TOKEN_TTL");
         assert_eq!(variable_of(&[("SEKISHO_KEY_RELOAD_SECS", "0")]), "SEKISHO_KEY_RELOAD_SECS");

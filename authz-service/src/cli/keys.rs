@@ -1,10 +1,13 @@
-//! `sekisho-authz keys rotate|list`. A rotation here reaches running services
-//! within `SEKISHO_KEY_RELOAD_SECS`.
+//! `sekisho-authz keys rotate|list|reencrypt`. A rotation here reaches running
+//! services within `SEKISHO_KEY_RELOAD_SECS`. `reencrypt` is about the master
+//! key, not the signing keys: it re-seals every encrypted field under the
+//! current `SEKISHO_MASTER_KEY` (see `crate::crypto::reencrypt`).
 
 use clap::Subcommand;
 
 use crate::app::App;
 use crate::audit::Actor;
+use crate::crypto::reencrypt;
 use crate::keys::stored;
 use crate::time::format_unix;
 
@@ -23,6 +26,17 @@ pub enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
+    /// After a master key rotation (new SEKISHO_MASTER_KEY, the old one in
+    /// SEKISHO_MASTER_KEYS_PREVIOUS): re-seal every encrypted field under the
+    /// new key. Idempotent; run it again if interrupted. Exits non-zero while
+    /// any value is left under another key.
+    Reencrypt {
+        /// Rows per transaction.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..=10_000))]
+        batch_size: i64,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub async fn run(app: App, command: KeysCommand) -> anyhow::Result<()> {
@@ -35,6 +49,27 @@ pub async fn run(app: App, command: KeysCommand) -> anyhow::Result<()> {
             if let Some(retired) = rotation.retired {
                 println!("retired  {retired}");
             }
+        }
+        KeysCommand::Reencrypt { batch_size, json } => {
+            let report = reencrypt::run(&app.db, &app.cipher, &Actor::cli(), batch_size).await?;
+            if json {
+                super::print_json(&report)?;
+            } else {
+                println!("master key {}", report.key_id);
+                println!("{:<26} {:>9} {:>9} {:>11} {:>6}", "FIELD", "RESEALED", "CHANGED", "UNREADABLE", "LEFT");
+                for f in &report.fields {
+                    println!(
+                        "{:<26} {:>9} {:>9} {:>11} {:>6}",
+                        f.field, f.resealed, f.changed_meanwhile, f.unreadable, f.left_under_other_keys
+                    );
+                }
+            }
+            if !report.complete() {
+                anyhow::bail!(
+                    "some values are still sealed under another key: keep SEKISHO_MASTER_KEYS_PREVIOUS and run again"
+                );
+            }
+            eprintln!("every encrypted field is sealed under master key {}", report.key_id);
         }
         KeysCommand::List { json } => {
             let keys = stored::list(&app.db).await?;

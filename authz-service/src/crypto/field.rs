@@ -1,11 +1,13 @@
 //! Field-level encryption of secrets at rest that must be recoverable: signing
-//! keys now; upstream provider tokens and PII later (SPEC S2).
+//! keys, user email and profile, the secrets of logins in flight at the
+//! upstream provider, the key of the secret hashes (SPEC S2).
 //!
 //! Values are sealed with AES-256-GCM under a key from a [`KeyProvider`] and
 //! stored as text: `v1:{key id}:{base64url(nonce ‖ ciphertext ‖ tag)}`. The key id
 //! lets the master key be rotated (old values stay readable while the provider
-//! still knows their key). The caller's `context` (table, column, row id) is the
-//! associated data, so a sealed value copied into another row does not open.
+//! still knows their key; `crate::crypto::reencrypt` re-seals them). The
+//! caller's `context` (`{table}.{field}:{row id}`) is the associated data, so a
+//! sealed value copied into another row does not open.
 //!
 //! Secrets we only need to *check* (client secrets, refresh tokens, API keys) are
 //! hashed, not encrypted; that is not this module.
@@ -17,49 +19,20 @@ use aes_gcm::aead::{Aead, KeyInit, Nonce, Payload};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+use crate::crypto::key_provider::KeyProvider;
 use crate::crypto::master_key::MasterKey;
 use crate::crypto::random;
 
 const FORMAT_V1: &str = "v1";
 const NONCE_BYTES: usize = 12;
 
-/// Supplies the keys that seal and open fields.
-///
-/// Deliberately synchronous: a KMS-backed provider unwraps its data keys once at
-/// start-up (envelope encryption), so sealing a field never waits on the network.
-pub trait KeyProvider: Send + Sync {
-    /// The key new values are sealed with.
-    fn current(&self) -> &MasterKey;
-    /// A key by id, to open values sealed before a rotation.
-    fn find(&self, id: &str) -> Option<&MasterKey>;
-}
-
-/// The default provider: the master key from `SEKISHO_MASTER_KEY` or the data directory.
-pub struct LocalKeyProvider {
-    current: MasterKey,
-}
-
-impl LocalKeyProvider {
-    pub fn new(current: MasterKey) -> Self {
-        Self { current }
-    }
-}
-
-impl KeyProvider for LocalKeyProvider {
-    fn current(&self) -> &MasterKey {
-        &self.current
-    }
-
-    fn find(&self, id: &str) -> Option<&MasterKey> {
-        (self.current.id() == id).then_some(&self.current)
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FieldError {
     #[error("stored value is not in a known sealed format")]
     Malformed,
-    #[error("stored value was sealed with master key {0}, which is not configured (wrong SEKISHO_MASTER_KEY?)")]
+    #[error(
+        "stored value was sealed with master key {0}, which is not configured (wrong SEKISHO_MASTER_KEY, or missing from SEKISHO_MASTER_KEYS_PREVIOUS?)"
+    )]
     UnknownKey(String),
     #[error("stored value does not open: tampered, or moved from another record")]
     Tampered,
@@ -91,6 +64,16 @@ impl FieldCipher {
         Ok(format!("{FORMAT_V1}:{}:{}", key.id(), URL_SAFE_NO_PAD.encode(blob)))
     }
 
+    /// The id of the key new values are sealed with.
+    pub fn current_key_id(&self) -> &str {
+        self.provider.current().id()
+    }
+
+    /// The current key itself, for deriving the first secret-hash key from it.
+    pub(crate) fn current_key(&self) -> &MasterKey {
+        self.provider.current()
+    }
+
     pub fn open(&self, sealed: &str, context: &str) -> Result<Vec<u8>, FieldError> {
         let mut parts = sealed.splitn(3, ':');
         let (Some(FORMAT_V1), Some(key_id), Some(blob)) = (parts.next(), parts.next(), parts.next()) else {
@@ -117,9 +100,11 @@ fn cipher(key: &MasterKey) -> Aes256Gcm {
 mod tests {
     use super::*;
 
+    use crate::crypto::key_provider::LocalKeyProvider;
+
     fn field_cipher(seed: u8) -> FieldCipher {
         let key = MasterKey::from_slice(&[seed; 32]).unwrap();
-        FieldCipher::new(Arc::new(LocalKeyProvider::new(key)))
+        FieldCipher::new(Arc::new(LocalKeyProvider::new(key, Vec::new())))
     }
 
     #[test]
@@ -138,6 +123,12 @@ mod tests {
         let sealed = c.seal(b"x", "signing_keys/k1").unwrap();
         assert_eq!(c.open(&sealed, "signing_keys/k2"), Err(FieldError::Tampered));
         assert!(matches!(field_cipher(2).open(&sealed, "signing_keys/k1"), Err(FieldError::UnknownKey(_))));
+        let rotated = FieldCipher::new(Arc::new(LocalKeyProvider::new(
+            MasterKey::from_slice(&[2; 32]).unwrap(),
+            vec![MasterKey::from_slice(&[1; 32]).unwrap()],
+        )));
+        assert_eq!(rotated.open(&sealed, "signing_keys/k1").unwrap(), b"x", "a previous key still opens");
+        assert!(rotated.seal(b"x", "c").unwrap().starts_with(&format!("v1:{}:", rotated.current_key_id())));
         for garbage in ["", "v1", "v2:a:b", "v1:a", &sealed[..sealed.len() - 2]] {
             assert!(c.open(garbage, "signing_keys/k1").is_err(), "{garbage}");
         }

@@ -2,17 +2,19 @@
 //! recognise: API keys, client secrets, refresh tokens, authorization codes,
 //! registration access tokens (SPEC S3).
 //!
-//! HMAC-SHA-256 under a key derived from the master key: a hash is not
-//! reversible, and a copy of the database alone is not enough to test guesses
-//! offline. Each kind of secret hashes under its own [`Purpose`], so a secret of
+//! HMAC-SHA-256 under the hash key (`crate::crypto::hash_key`: first derived
+//! from the master key, then kept in the database sealed under it, so rotating
+//! the master key leaves every stored hash valid): a hash is not reversible,
+//! and a copy of the database alone is not enough to test guesses offline. Each kind of secret hashes under its own [`Purpose`], so a secret of
 //! one kind never matches a stored hash of another.
 //!
-//! Stored form: `v1:{master key id}:{base64url(HMAC)}`. It is deterministic, so
+//! Stored form: `v1:{hash key id}:{base64url(HMAC)}`. It is deterministic, so
 //! a secret can be found by its hash through a unique index; that is safe
 //! because the secrets are random, not chosen. Where a hash is compared rather
 //! than looked up (a client secret found by `client_id`), use
-//! [`SecretHasher::matches`], which compares in constant time. The master key id
-//! makes a hash made under another master key recognisable as such.
+//! [`SecretHasher::matches`], which compares in constant time. The hash key id
+//! (the id of the master key it was first derived from) makes a hash made
+//! under another key recognisable as such.
 //!
 //! Not for anything a human chose (a password): that needs a slow hash (Argon2id).
 
@@ -53,24 +55,36 @@ impl Purpose {
     pub const OIDC_STATE: Purpose = Purpose("oidc_state");
 }
 
-/// Hashes secrets under the key derived from one master key. Cheap to clone;
-/// `Debug` shows only the master key id.
+/// Hashes secrets under one hash key. Cheap to clone; `Debug` shows only the key id.
 #[derive(Clone)]
 pub struct SecretHasher {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    master_key_id: String,
-    key: Zeroizing<[u8; 32]>,
+    key_id: String,
+    key: Zeroizing<[u8; HASH_KEY_BYTES]>,
 }
 
+pub const HASH_KEY_BYTES: usize = 32;
+
 impl SecretHasher {
+    /// The hasher of a database's first hash key: derived from `master_key` and
+    /// named by its id.
     pub fn new(master_key: &MasterKey) -> SecretHasher {
-        let mut mac = new_mac(master_key.bytes());
-        mac.update(DERIVATION_LABEL);
-        let key = Zeroizing::new(mac.finalize().into_bytes().into());
-        SecretHasher { inner: Arc::new(Inner { master_key_id: master_key.id().to_owned(), key }) }
+        SecretHasher::from_key(master_key.id().to_owned(), derive_key(master_key))
+    }
+
+    pub fn from_key(key_id: String, key: Zeroizing<[u8; HASH_KEY_BYTES]>) -> SecretHasher {
+        SecretHasher { inner: Arc::new(Inner { key_id, key }) }
+    }
+
+    pub fn key_id(&self) -> &str {
+        &self.inner.key_id
+    }
+
+    pub(crate) fn key_bytes(&self) -> &[u8; HASH_KEY_BYTES] {
+        &self.inner.key
     }
 
     /// The stored form of `secret`.
@@ -82,7 +96,7 @@ impl SecretHasher {
         mac.update(&[0]);
         mac.update(secret.as_bytes());
         let digest = mac.finalize().into_bytes();
-        format!("{FORMAT_V1}:{}:{}", self.inner.master_key_id, URL_SAFE_NO_PAD.encode(digest))
+        format!("{FORMAT_V1}:{}:{}", self.inner.key_id, URL_SAFE_NO_PAD.encode(digest))
     }
 
     /// Whether `secret` is the one `stored` was made from, in constant time.
@@ -93,8 +107,15 @@ impl SecretHasher {
 
 impl fmt::Debug for SecretHasher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SecretHasher").field("master_key_id", &self.inner.master_key_id).finish_non_exhaustive()
+        f.debug_struct("SecretHasher").field("key_id", &self.inner.key_id).finish_non_exhaustive()
     }
+}
+
+/// The hash key derived from a master key, as every database's first hash key is.
+fn derive_key(master_key: &MasterKey) -> Zeroizing<[u8; HASH_KEY_BYTES]> {
+    let mut mac = new_mac(master_key.bytes());
+    mac.update(DERIVATION_LABEL);
+    Zeroizing::new(mac.finalize().into_bytes().into())
 }
 
 fn new_mac(key: &[u8]) -> HmacSha256 {
@@ -152,6 +173,6 @@ mod tests {
     #[test]
     fn debug_shows_no_key_material() {
         let shown = format!("{:?}", hasher(5));
-        assert!(shown.contains("master_key_id") && !shown.contains("key:"));
+        assert!(shown.contains("key_id") && !shown.contains("key:"));
     }
 }

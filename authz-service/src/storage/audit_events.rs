@@ -2,7 +2,7 @@
 
 use sqlx::{Any, AnyConnection, Executor};
 
-use crate::audit::AuditEvent;
+use crate::audit::{AuditEvent, AuditFilter};
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct AuditEventRow {
@@ -35,6 +35,38 @@ pub async fn insert(conn: &mut AnyConnection, at: i64, event: &AuditEvent) -> Re
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// The rows that match every filter that is set, newest first; `before` is a
+/// keyset cursor (rows with a smaller id), so paging is stable while events
+/// keep arriving.
+pub async fn query<'e, E>(executor: E, filter: &AuditFilter) -> Result<Vec<AuditEventRow>, sqlx::Error>
+where
+    E: Executor<'e, Database = Any>,
+{
+    sqlx::query_as(
+        "SELECT id, at, event, actor, client_id, subject, ip, outcome, reason, details
+         FROM audit_events
+         WHERE ($1 IS NULL OR at >= $1)
+           AND ($2 IS NULL OR at < $2)
+           AND ($3 IS NULL OR client_id = $3)
+           AND ($4 IS NULL OR subject = $4)
+           AND ($5 IS NULL OR event = $5)
+           AND ($6 IS NULL OR outcome = $6)
+           AND ($7 IS NULL OR id < $7)
+         ORDER BY id DESC
+         LIMIT $8",
+    )
+    .bind(filter.since)
+    .bind(filter.until)
+    .bind(filter.client_id.as_deref())
+    .bind(filter.subject.as_deref())
+    .bind(filter.event.as_deref())
+    .bind(filter.outcome.map(|o| o.as_str()))
+    .bind(filter.before)
+    .bind(filter.limit)
+    .fetch_all(executor)
+    .await
 }
 
 pub async fn list<'e, E>(executor: E, event: Option<&str>, limit: i64) -> Result<Vec<AuditEventRow>, sqlx::Error>

@@ -15,11 +15,13 @@ pub mod audit_events;
 pub mod authorization_codes;
 pub mod authorization_requests;
 pub mod consents;
+pub mod hash_keys;
 pub mod instances;
 pub mod oauth_clients;
 pub mod oidc_logins;
 pub mod refresh_tokens;
 pub mod revoked_access_tokens;
+pub mod sealed_fields;
 pub mod signing_keys;
 pub mod users;
 

@@ -9,6 +9,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod scan;
+
 use std::collections::HashMap;
 use std::future::Future;
 
@@ -96,8 +98,14 @@ where
     F: Fn(TestEnv) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let dir = tempfile::tempdir().expect("temporary directory");
+    scan::capture_logs();
+    let mut dir = tempfile::tempdir().expect("temporary directory");
+    // Removed below, once the audit table in it has been dumped for the secret scan.
+    dir.disable_cleanup(true);
+    let dir_path = dir.path().to_path_buf();
     let master_key = STANDARD.encode(random::bytes::<32>().expect("randomness"));
+    scan::register("master_key", &master_key);
+    scan::register("admin_token", ADMIN_TOKEN);
     let (database_url, postgres) = match backend {
         Backend::Sqlite => (format!("sqlite://{}/sekisho.db?mode=rwc", dir.path().display()), None),
         Backend::Postgres => {
@@ -105,9 +113,11 @@ where
             (database.url.clone(), Some(database))
         }
     };
-    let env = TestEnv { backend, dir, database_url, master_key };
+    let env = TestEnv { backend, dir, database_url: database_url.clone(), master_key };
     // In its own task, so that a failing test still gets its database dropped.
     let outcome = tokio::spawn(test(env)).await;
+    scan::dump_audit(&database_url, &format!("{backend:?}-{}", dir_path.display().to_string().replace('/', "_"))).await;
+    let _ = std::fs::remove_dir_all(&dir_path);
     if let Some(database) = postgres {
         database.drop_database().await;
     }
@@ -196,6 +206,7 @@ impl TestApp {
             serde_json::from_slice(&bytes)
                 .unwrap_or_else(|_| panic!("{status}: body is not JSON: {}", String::from_utf8_lossy(&bytes)))
         };
+        scan::register_json(&body);
         Reply { status, headers, body }
     }
 

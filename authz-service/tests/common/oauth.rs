@@ -67,6 +67,9 @@ impl Answer {
         let status = response.status();
         let headers = response.headers().clone();
         let text = response.text().await.expect("body");
+        if let Ok(json) = serde_json::from_str(&text) {
+            crate::common::scan::register_json(&json);
+        }
         Answer { status, headers, text }
     }
 
@@ -220,7 +223,9 @@ pub async fn authorize_code(server: &Server, client_id: &str, pkce: &Pkce, scope
     assert_eq!(answer.status, StatusCode::FOUND, "{answer:?}");
     let location = answer.location();
     assert_eq!(param(&location, "state").as_deref(), Some("xyz"));
-    param(&location, "code").unwrap_or_else(|| panic!("no code in {location}"))
+    let code = param(&location, "code").unwrap_or_else(|| panic!("no code in {location}"));
+    crate::common::scan::register("code", &code);
+    code
 }
 
 /// Redeems `code` for the client (secret in the body when it has one).

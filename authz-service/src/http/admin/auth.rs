@@ -8,9 +8,10 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::Response;
+use serde_json::json;
 
 use crate::app::App;
-use crate::audit::Actor;
+use crate::audit::{self, Actor, AuditEvent, EventKind};
 use crate::crypto::compare::secrets_equal;
 use crate::error::Error;
 
@@ -28,8 +29,21 @@ pub async fn require_admin_token(State(app): State<App>, request: Request, next:
         Some(token) if secrets_equal(token.as_bytes(), expected.expose().as_bytes()) => Ok(next.run(request).await),
         _ => {
             tracing::warn!(path = request.uri().path(), "admin API: refused a request with a wrong bearer token");
+            let ip =
+                request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(peer)| peer.ip().to_string());
+            let details = json!({ "method": request.method().as_str(), "path": request.uri().path() });
+            audit_refusal(&app, ip, details).await;
             Err(Error::Unauthorized { realm: REALM, credential_sent: true })
         }
+    }
+}
+
+/// A wrong admin token is an authentication failure worth an audit row (SPEC
+/// S4); a missing one is just a caller that has not authenticated yet.
+async fn audit_refusal(app: &App, ip: Option<String>, details: serde_json::Value) {
+    let event = AuditEvent::failure(EventKind::AdminRefused, &Actor::anonymous(ip), "invalid_token", details);
+    if let Err(e) = audit::record_alone(&app.db, &event).await {
+        tracing::warn!(error = %e, "could not audit a refused admin request");
     }
 }
 
