@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::keys::stored::{self, Rotation, RotationPolicy};
 use crate::keys::{self, KeySource, KeyStore};
 use crate::login::{self, IdentityProvider};
+use crate::metrics::Metrics;
 use crate::storage::Db;
 
 #[derive(Clone)]
@@ -34,6 +35,8 @@ pub struct App {
     pub login: Option<Arc<dyn IdentityProvider>>,
     /// Fetches and caches Client ID Metadata Documents.
     pub cimd: Arc<cimd::Resolver>,
+    /// The Prometheus metrics of this service (`GET /metrics`).
+    pub metrics: Metrics,
 }
 
 impl App {
@@ -46,6 +49,10 @@ impl App {
         let keys = keys::open(&config, &db, &cipher, actor).await.context("cannot load the signing keys")?;
         let login = login::from_config(&config)?;
         let cimd = Arc::new(cimd::Resolver::new(&config.oauth)?);
+        let metrics = Metrics::new();
+        if let Some(oidc) = &config.oidc {
+            metrics.breaker_state(oidc.provider, login::oidc::breaker::State::Closed);
+        }
         Ok(App {
             config: Arc::new(config),
             db,
@@ -55,6 +62,7 @@ impl App {
             api_key_activity: Activity::default(),
             login,
             cimd,
+            metrics,
         })
     }
 

@@ -14,6 +14,7 @@
 //!   endpoint's flow), [`login`] (the identity-provider seam), [`grants`] (one
 //!   handler per grant type), with [`params`], [`pkce`] and [`targets`]
 //!   (resources and scopes);
+//! - [`metrics`]: the Prometheus metrics every handler records into;
 //! - [`storage`]: SQL, one small module per kind of record; [`crypto`]:
 //!   encryption at rest, master key, keyed hashes of secrets, randomness,
 //!   constant-time comparison.
@@ -35,6 +36,7 @@ pub mod http;
 pub mod keys;
 pub mod logging;
 pub mod login;
+pub mod metrics;
 pub mod params;
 pub mod pkce;
 pub mod registry;

@@ -43,7 +43,7 @@ fn discovery_reaches_the_service_without_a_token() {
 #[test]
 fn the_service_internal_and_admin_apis_are_not_reachable_from_outside() {
     let stack = stack();
-    for path in ["/internal/v1/filter-policy", "/admin/v1/instances", "/health", "/", "/mcp"] {
+    for path in ["/internal/v1/filter-policy", "/admin/v1/instances", "/health", "/metrics", "/", "/mcp"] {
         assert_eq!(status_of(&stack, path), 404, "{path}");
     }
     // Normalisation happens before routing: no way around the prefix match.

@@ -25,6 +25,7 @@ pub fn routes() -> Router<App> {
 
 async fn verify_key(State(app): State<App>, Json(request): Json<VerifyRequest>) -> Result<Response> {
     let answer = verify(&app, &request.api_key).await?;
+    app.metrics.api_key_verification(&answer.verdict);
     let mut response = axum::Json(answer).into_response();
     // The filter caches by `cache_seconds`; nothing in between may cache an
     // answer about a secret.

@@ -3,7 +3,7 @@
 //! - [`jwks`] and [`protected_resource`]: public discovery documents;
 //! - [`filter_policy`]: what the Envoy filter fetches (internal);
 //! - [`api_key_verify`]: where the filter checks an API key it has not seen (internal);
-//! - [`health`]: liveness and database state;
+//! - [`health`]: liveness and database state; [`metrics`]: Prometheus (internal);
 //! - [`openapi`]: the OpenAPI document of this API (internal);
 //! - [`admin`]: the admin API, behind `SEKISHO_ADMIN_TOKEN`;
 //! - the OAuth authorization server: [`oauth_metadata`] (discovery),
@@ -24,6 +24,7 @@ pub mod health;
 pub mod html;
 pub mod introspect;
 pub mod jwks;
+pub mod metrics;
 pub mod oauth_metadata;
 pub mod openapi;
 pub mod protected_resource;
@@ -81,6 +82,7 @@ pub fn router(app: App) -> Router {
         .merge(filter_policy::routes())
         .merge(api_key_verify::routes())
         .merge(health::routes())
+        .merge(metrics::routes())
         .merge(openapi::routes());
     if let Some(login) = &app.login {
         router = router.merge(login.routes());
@@ -91,6 +93,8 @@ pub fn router(app: App) -> Router {
     router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // After routing (a route layer), so requests are counted by route template.
+        .layer(axum::middleware::from_fn_with_state(app.metrics.clone(), crate::metrics::requests::track))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         // Spans carry the path only: query strings may hold codes or keys.
         .layer(TraceLayer::new_for_http().make_span_with(

@@ -34,6 +34,7 @@ async fn register(State(app): State<App>, ClientIp(ip): ClientIp, body: Result<B
         registration::register(&app, request, Registrar::Dynamic, &Actor::anonymous(ip)).await
     }
     .await;
+    app.metrics.client_registration(registered.is_ok());
     answer(StatusCode::CREATED, registered)
 }
 

@@ -40,8 +40,12 @@ async fn token(
     let actor = Actor::client(ip);
     let mut seen = Seen::default();
     let mut response = match exchange(&app, &headers, body, &actor, &mut seen).await {
-        Ok(tokens) => axum::Json(tokens).into_response(),
+        Ok(tokens) => {
+            app.metrics.token_issued(seen.grant_type.as_deref().unwrap_or_default());
+            axum::Json(tokens).into_response()
+        }
         Err(error) => {
+            app.metrics.token_refused(error.code());
             audit_refusal(&app, &actor, &seen, &error).await;
             error.into_response()
         }

@@ -435,6 +435,7 @@ impl Inner {
     }
 
     async fn audit_transition(&self, app: &App, t: Transition) {
+        app.metrics.breaker_transition(self.settings.provider, t.from, t.to);
         let kind = match t.to {
             BreakerState::Open => EventKind::BreakerOpened,
             BreakerState::HalfOpen => EventKind::BreakerHalfOpen,
