@@ -109,6 +109,14 @@ fn bad(variable: &'static str, message: impl Into<String>) -> ConfigError {
     ConfigError { variable, message: message.into() }
 }
 
+/// A value that is not secret, quoted for an error message: escaped so that
+/// the message stays one line, and cut short.
+pub(crate) fn shown(value: &str) -> String {
+    const MAX_CHARS: usize = 80;
+    let cut: String = value.chars().take(MAX_CHARS).collect();
+    if cut.len() < value.len() { format!("{cut:?}…") } else { format!("{cut:?}") }
+}
+
 impl Config {
     pub fn from_env() -> Result<Config, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -119,11 +127,12 @@ impl Config {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
 
         let issuer = get("PUBLIC_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
-        validate_base_url(&issuer).map_err(|e| bad("PUBLIC_BASE_URL", e.to_string()))?;
+        validate_base_url(&issuer).map_err(|e| bad("PUBLIC_BASE_URL", format!("{e}, got {}", shown(&issuer))))?;
 
         let listen = get("SEKISHO_LISTEN").unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
-        let listen =
-            listen.parse().map_err(|_| bad("SEKISHO_LISTEN", format!("`{listen}` is not an IP:port address")))?;
+        let listen = listen
+            .parse()
+            .map_err(|_| bad("SEKISHO_LISTEN", format!("must be an IP:port address, got {}", shown(&listen))))?;
 
         let data_dir = PathBuf::from(get("SEKISHO_DATA_DIR").unwrap_or_else(|| DEFAULT_DATA_DIR.to_owned()));
 
@@ -134,7 +143,7 @@ impl Config {
             None | Some("development") => Environment::Development,
             Some("production") => Environment::Production,
             Some(other) => {
-                return Err(bad("SEKISHO_ENV", format!("`{other}` is not development or production")));
+                return Err(bad("SEKISHO_ENV", format!("must be development or production, got {}", shown(other))));
             }
         };
 
@@ -158,6 +167,12 @@ impl Config {
             })
             .transpose()?
             .unwrap_or_default();
+        if environment == Environment::Production && !is_https_or_loopback(&issuer) {
+            return Err(bad(
+                "PUBLIC_BASE_URL",
+                format!("must be https when SEKISHO_ENV=production (http only on loopback), got {}", shown(&issuer)),
+            ));
+        }
         if environment == Environment::Production && master_key.is_none() {
             return Err(bad("SEKISHO_MASTER_KEY", "is required when SEKISHO_ENV=production"));
         }
@@ -172,29 +187,28 @@ impl Config {
             ));
         }
 
-        let access_token_ttl =
-            match get("SEKISHO_ACCESS_TOKEN_TTL") {
-                None => DEFAULT_ACCESS_TOKEN_TTL,
-                Some(v) => v.trim().parse::<i64>().ok().filter(|t| (1..=MAX_ACCESS_TOKEN_TTL).contains(t)).ok_or_else(
-                    || bad("SEKISHO_ACCESS_TOKEN_TTL", format!("must be seconds between 1 and {MAX_ACCESS_TOKEN_TTL}")),
-                )?,
-            };
+        let access_token_ttl = match get("SEKISHO_ACCESS_TOKEN_TTL") {
+            None => DEFAULT_ACCESS_TOKEN_TTL,
+            Some(v) => {
+                v.trim().parse::<i64>().ok().filter(|t| (1..=MAX_ACCESS_TOKEN_TTL).contains(t)).ok_or_else(|| {
+                    let message = format!("must be seconds between 1 and {MAX_ACCESS_TOKEN_TTL}, got {}", shown(&v));
+                    bad("SEKISHO_ACCESS_TOKEN_TTL", message)
+                })?
+            }
+        };
 
         let key_reload_secs = match get("SEKISHO_KEY_RELOAD_SECS") {
             None => DEFAULT_KEY_RELOAD_SECS,
-            Some(v) => v
-                .trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|s| (1..=3600).contains(s))
-                .ok_or_else(|| bad("SEKISHO_KEY_RELOAD_SECS", "must be seconds between 1 and 3600"))?,
+            Some(v) => v.trim().parse::<u64>().ok().filter(|s| (1..=3600).contains(s)).ok_or_else(|| {
+                bad("SEKISHO_KEY_RELOAD_SECS", format!("must be seconds between 1 and 3600, got {}", shown(&v)))
+            })?,
         };
 
         let log_format = match get("SEKISHO_LOG_FORMAT").as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
             Some(other) => {
-                return Err(bad("SEKISHO_LOG_FORMAT", format!("`{other}` is not text or json")));
+                return Err(bad("SEKISHO_LOG_FORMAT", format!("must be text or json, got {}", shown(other))));
             }
         };
 
@@ -248,10 +262,29 @@ fn default_database_url(data_dir: &Path) -> String {
     format!("sqlite://{}/sekisho.db?mode=rwc", data_dir.display())
 }
 
+fn is_https_or_loopback(base: &str) -> bool {
+    let Some(rest) = base.strip_prefix("http://") else {
+        return true;
+    };
+    let host = rest.rsplit_once(':').map_or(rest, |(host, _)| host);
+    matches!(host, "localhost" | "127.0.0.1" | "[::1]")
+}
+
 fn database_kind(url: &str) -> Result<DatabaseKind, ConfigError> {
-    if url.starts_with("sqlite:") {
+    if let Some(path) = url.strip_prefix("sqlite:") {
+        let path = path.trim_start_matches('/');
+        let file = path.split_once('?').map_or(path, |(file, _)| file);
+        if file.is_empty() {
+            return Err(bad("DATABASE_URL", "a sqlite: URL must name a file (sqlite://path/to/file.db) or :memory:"));
+        }
         Ok(DatabaseKind::Sqlite)
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        // Never echo the URL: it may carry a password.
+        let parsed =
+            url::Url::parse(url).map_err(|e| bad("DATABASE_URL", format!("is not a valid PostgreSQL URL ({e})")))?;
+        if parsed.host_str().is_none_or(str::is_empty) {
+            return Err(bad("DATABASE_URL", "a PostgreSQL URL must name a host: postgresql://user@host:5432/database"));
+        }
         Ok(DatabaseKind::Postgres)
     } else {
         // Never echo the URL: it may carry a password.
@@ -291,6 +324,9 @@ mod tests {
         assert_eq!(variable_of(&[("PUBLIC_BASE_URL", "http://h:1/")]), "PUBLIC_BASE_URL");
         assert_eq!(variable_of(&[("SEKISHO_LISTEN", "localhost")]), "SEKISHO_LISTEN");
         assert_eq!(variable_of(&[("DATABASE_URL", "mysql://x")]), "DATABASE_URL");
+        assert_eq!(variable_of(&[("DATABASE_URL", "postgres://")]), "DATABASE_URL");
+        assert_eq!(variable_of(&[("DATABASE_URL", "postgresql://u:p@:5432/db")]), "DATABASE_URL");
+        assert_eq!(variable_of(&[("DATABASE_URL", "sqlite://")]), "DATABASE_URL");
         assert_eq!(variable_of(&[("SEKISHO_ENV", "prod")]), "SEKISHO_ENV");
         assert_eq!(variable_of(&[("SEKISHO_MASTER_KEY", "c2hvcnQ=")]), "SEKISHO_MASTER_KEY");
         assert_eq!(variable_of(&[("SEKISHO_MASTER_KEY", "not base64!")]), "SEKISHO_MASTER_KEY");
@@ -315,8 +351,33 @@ mod tests {
 
     #[test]
     fn errors_never_echo_a_database_password() {
-        let err = config(&[("DATABASE_URL", "mysql://u:hunter2@h/db")]).unwrap_err();
-        assert!(!err.to_string().contains("hunter2"));
+        for url in ["mysql://u:hunter2@h/db", "postgres://u:hunter2@h:port/db", "postgresql://u:hunter2@/db"] {
+            let err = config(&[("DATABASE_URL", url)]).unwrap_err();
+            assert_eq!(err.variable, "DATABASE_URL");
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+        }
+    }
+
+    #[test]
+    fn errors_show_the_value_on_one_line() {
+        let err = config(&[("PUBLIC_BASE_URL", "foo")]).unwrap_err();
+        assert_eq!(err.to_string(), r#"PUBLIC_BASE_URL: base URL must start with http:// or https://, got "foo""#);
+        let err = config(&[("SEKISHO_LISTEN", "a\nb")]).unwrap_err();
+        assert_eq!(err.to_string().lines().count(), 1, "{err}");
+        let long = "x".repeat(500);
+        assert!(config(&[("SEKISHO_ENV", &long)]).unwrap_err().to_string().len() < 200);
+    }
+
+    #[test]
+    fn production_wants_an_https_issuer_off_loopback() {
+        let key = STANDARD.encode([1u8; 32]);
+        let production = |base: &str| {
+            variable_of(&[("SEKISHO_ENV", "production"), ("SEKISHO_MASTER_KEY", &key), ("PUBLIC_BASE_URL", base)])
+        };
+        assert_eq!(production("http://mcp.example.com"), "PUBLIC_BASE_URL");
+        assert_eq!(production("https://mcp.example.com"), "<accepted>");
+        assert_eq!(production("http://127.0.0.1:8080"), "<accepted>");
+        assert_eq!(production("http://localhost"), "<accepted>");
     }
 
     #[test]

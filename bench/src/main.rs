@@ -8,6 +8,7 @@
 
 mod memory;
 mod report;
+mod service;
 mod tokens;
 mod wrk;
 
@@ -42,6 +43,10 @@ struct Args {
     /// Where the JSON report goes.
     #[arg(long, default_value = "target/bench/latest.json")]
     out: PathBuf,
+    /// Only one half: `filter` (Envoy listeners) or `service` (token endpoint,
+    /// registration and discovery against oidc-provider).
+    #[arg(long, value_parser = ["filter", "service"])]
+    only: Option<String>,
 }
 
 const ADMIN_TOKEN: &str = "bench-admin-token-bench-admin-token-0000";
@@ -52,18 +57,27 @@ struct Ports {
     no_auth: u16,
     jwt_authn: u16,
     jwt_authn_cache: u16,
+    wasm_floor: u16,
     sekisho: u16,
     authz: u16,
 }
 
 fn free_ports() -> Result<Ports> {
-    let held: Vec<TcpListener> = (0..6).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<Result<_, _>>()?;
+    let held: Vec<TcpListener> = (0..7).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<Result<_, _>>()?;
     let p = |i: usize| held[i].local_addr().map(|a| a.port());
-    Ok(Ports { admin: p(0)?, no_auth: p(1)?, jwt_authn: p(2)?, jwt_authn_cache: p(3)?, sekisho: p(4)?, authz: p(5)? })
+    Ok(Ports {
+        admin: p(0)?,
+        no_auth: p(1)?,
+        jwt_authn: p(2)?,
+        jwt_authn_cache: p(3)?,
+        wasm_floor: p(4)?,
+        sekisho: p(5)?,
+        authz: p(6)?,
+    })
 }
 
 /// A command pinned to `cpu` when the machine has more than one core.
-fn pinned(program: &Path, cpu: Option<u32>) -> Command {
+pub(crate) fn pinned(program: &Path, cpu: Option<u32>) -> Command {
     match cpu {
         Some(cpu) => {
             let mut c = clean_command(Path::new("taskset"));
@@ -78,9 +92,39 @@ fn main() -> Result<()> {
     let args = Args::parse();
     let bins = Binaries::locate()?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let (envoy_cpu, load_cpu) = if cores >= 2 { (Some(0), Some(1)) } else { (None, None) };
+    let (server_cpu, load_cpu) = if cores >= 2 { (Some(0), Some(1)) } else { (None, None) };
     let work = std::env::temp_dir().join(format!("sekisho-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
+    let mut report = Report::new(cores, args.seconds, args.connections);
+    let started = Instant::now();
+    if args.only.as_deref() != Some("service") {
+        filter_bench(&args, &bins, (server_cpu, load_cpu), &work, &mut report)?;
+    }
+    if args.only.as_deref() != Some("filter") {
+        let wrk = Wrk { cpu: load_cpu, seconds: args.seconds, connections: args.connections, work_dir: &work };
+        service::ServiceBench { authz: &bins.authz, server_cpu, wrk, work: &work }.run(&mut report)?;
+    }
+    report.note(format!("measured in {:.0} s", started.elapsed().as_secs_f64()));
+
+    print!("{}", report.table());
+    if let Some(dir) = args.out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&args.out, serde_json::to_string_pretty(&report)?)?;
+    eprintln!("wrote {}", args.out.display());
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(())
+}
+
+/// Envoy's listeners: no auth, the wasm floor, `jwt_authn` with and without
+/// its cache, and the Sekisho filter (SPEC P1–P3, P5).
+fn filter_bench(
+    args: &Args,
+    bins: &Binaries,
+    (envoy_cpu, load_cpu): (Option<u32>, Option<u32>),
+    work: &Path,
+    report: &mut Report,
+) -> Result<()> {
     let ports = free_ports()?;
     let issuer = format!("http://127.0.0.1:{}", ports.sekisho);
     let audience = format!("{issuer}/mcp/bench");
@@ -120,7 +164,7 @@ fn main() -> Result<()> {
     ]);
     let mut authz_cmd = pinned(&bins.authz, load_cpu);
     authz_cmd.envs(service_env.iter().map(|(k, v)| (k, v))).arg("serve");
-    let _authz = ManagedProcess::spawn("authz", authz_cmd, &work)?;
+    let _authz = ManagedProcess::spawn("authz", authz_cmd, work)?;
     wait_for(&format!("http://127.0.0.1:{}/health", ports.authz), &[])?;
 
     let config = render(&ports, &issuer, &audience, &signer.jwks_json()?, &bins.filter_wasm, true);
@@ -128,7 +172,7 @@ fn main() -> Result<()> {
     std::fs::write(&config_path, &config)?;
     let mut envoy_cmd = pinned(&bins.envoy, envoy_cpu);
     envoy_cmd.arg("-c").arg(&config_path).args(["--concurrency", "1", "--disable-hot-restart", "--log-level", "warn"]);
-    let envoy = ManagedProcess::spawn("envoy", envoy_cmd, &work)?;
+    let envoy = ManagedProcess::spawn("envoy", envoy_cmd, work)?;
 
     let hot_token = signer.token(&issuer, &audience, now, u64::MAX)?;
     let bearer = vec![("Authorization", format!("Bearer {hot_token}"))];
@@ -141,8 +185,7 @@ fn main() -> Result<()> {
     std::fs::write(&cold_file, cold.join("\n"))?;
 
     let cold_half = (args.cold_tokens / 2) as usize;
-    let wrk = Wrk { cpu: load_cpu, seconds: args.seconds, connections: args.connections, work_dir: &work };
-    let mut report = Report::new(cores, args.seconds, args.connections);
+    let wrk = Wrk { cpu: load_cpu, seconds: args.seconds, connections: args.connections, work_dir: work };
     let none: Vec<(&str, String)> = vec![];
     let run = |name: &str, path: &str, port: u16, mcp_path: &str, load: Load<'_>, c: Option<u32>| -> Result<Row> {
         // Warm up (V8's JIT, caches, connections) before measuring.
@@ -158,8 +201,8 @@ fn main() -> Result<()> {
         Ok(Row::new(name, path, c.unwrap_or(wrk.connections), result))
     };
 
-    let started = Instant::now();
     report.push(run("no_auth", "hot", ports.no_auth, "/mcp/bench", Load::Same(&none), None)?);
+    report.push(run("wasm_floor", "hot", ports.wasm_floor, "/mcp/bench", Load::Same(&bearer), None)?);
     report.push(run("jwt_authn", "hot", ports.jwt_authn, "/mcp/bench", Load::Same(&bearer), None)?);
     report.push(run("jwt_authn_cache", "hot", ports.jwt_authn_cache, "/mcp/bench", Load::Same(&bearer), None)?);
     report.push(run("sekisho_jwt", "hot", ports.sekisho, "/mcp/bench", Load::Same(&bearer), None)?);
@@ -181,6 +224,7 @@ fn main() -> Result<()> {
     )?);
     report.push(run("sekisho_jwt", "cold", ports.sekisho, "/mcp/bench", Load::BearerFromFile(&cold_file, 0), None)?);
     report.push(run("no_auth", "latency", ports.no_auth, "/mcp/bench", Load::Same(&none), Some(1))?);
+    report.push(run("wasm_floor", "latency", ports.wasm_floor, "/mcp/bench", Load::Same(&bearer), Some(1))?);
     report.push(run("jwt_authn_cache", "latency", ports.jwt_authn_cache, "/mcp/bench", Load::Same(&bearer), Some(1))?);
     report.push(run("sekisho_jwt", "latency", ports.sekisho, "/mcp/bench", Load::Same(&bearer), Some(1))?);
     report.set_envoy_rss_kib(memory::rss_kib(envoy.pid()).ok());
@@ -189,7 +233,7 @@ fn main() -> Result<()> {
     eprintln!("measuring Envoy's memory with and without the filter…");
     match memory::per_worker(
         &bins.envoy,
-        &work,
+        work,
         |with_filter| {
             render(&ports, &issuer, &audience, &signer.jwks_json().unwrap_or_default(), &bins.filter_wasm, with_filter)
         },
@@ -199,15 +243,6 @@ fn main() -> Result<()> {
         Ok(m) => report.set_memory(m),
         Err(e) => report.note(format!("memory not measured: {e:#}")),
     }
-    report.note(format!("measured in {:.0} s", started.elapsed().as_secs_f64()));
-
-    print!("{}", report.table());
-    if let Some(dir) = args.out.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(&args.out, serde_json::to_string_pretty(&report)?)?;
-    eprintln!("wrote {}", args.out.display());
-    let _ = std::fs::remove_dir_all(&work);
     Ok(())
 }
 
@@ -224,6 +259,8 @@ fn render(ports: &Ports, issuer: &str, audience: &str, jwks: &str, wasm: &Path, 
         ("NO_AUTH_PORT", ports.no_auth.to_string()),
         ("JWT_AUTHN_PORT", ports.jwt_authn.to_string()),
         ("JWT_AUTHN_CACHE_PORT", ports.jwt_authn_cache.to_string()),
+        ("WASM_FLOOR_PORT", ports.wasm_floor.to_string()),
+        ("WASM_FLOOR_PATH", xtask::workspace::wasm_floor().display().to_string()),
         ("SEKISHO_PORT", ports.sekisho.to_string()),
         ("AUTHZ_PORT", ports.authz.to_string()),
         ("ISSUER", issuer.to_owned()),

@@ -31,6 +31,8 @@ pub enum Load<'a> {
     /// `Authorization: Bearer <line>` from a file, a new line per request
     /// (cold path), starting at the given line.
     BearerFromFile(&'a Path, usize),
+    /// Any request, the same every time (the service endpoints).
+    Request { method: &'a str, headers: &'a [(&'a str, String)], body: &'a str },
 }
 
 const BODY: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
@@ -76,6 +78,11 @@ impl Wrk<'_> {
     }
 }
 
+/// `s` inside a single-quoted Lua string.
+fn lua_escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('\'', "\\'")
+}
+
 fn lua(load: Load<'_>) -> String {
     let done = r#"
 done = function(summary, latency, requests)
@@ -85,8 +92,18 @@ done = function(summary, latency, requests)
     latency:percentile(50), latency:percentile(99)))
 end
 "#;
-    let body = format!("local body = '{BODY}'\n");
+    let body = format!("local body = '{}'\n", lua_escape(BODY));
     let request = match load {
+        Load::Request { method, headers, body } => {
+            let mut h = String::from("local headers = {}\n");
+            for (name, value) in headers {
+                h.push_str(&format!("headers['{name}'] = '{}'\n", lua_escape(value)));
+            }
+            format!(
+                "{h}local payload = '{}'\nrequest = function() return wrk.format('{method}', nil, headers, payload) end\n",
+                lua_escape(body)
+            )
+        }
         Load::Same(headers) => {
             let mut h = String::from(
                 "local headers = {['Content-Type'] = 'application/json', ['Accept'] = 'application/json, text/event-stream'}\n",

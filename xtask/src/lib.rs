@@ -11,4 +11,5 @@
 pub mod envoy_config;
 pub mod process;
 pub mod setup;
+pub mod wasm_exports;
 pub mod workspace;

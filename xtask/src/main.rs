@@ -7,7 +7,10 @@
 //!   non-zero on any failure and ends with a summary.
 //! - `validate-envoy`     render `envoy/sekisho.yaml.tmpl` and run
 //!   `envoy --mode validate` on it.
+//! - `render-compose`     render the template for docker-compose into
+//!   `examples/envoy-compose.yaml`.
 //! - `setup`              only the set-up (tools, builds).
+//! - `filter`             only the deployable filter module (prints its path).
 //! - `bench [-- flags]`   the benchmark (filter vs. no auth vs. jwt_authn).
 //! - `fuzz [seconds]`     every cargo-fuzz target for that long (default 30 s).
 
@@ -15,12 +18,14 @@ mod commands;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <up|test|validate-envoy|setup|bench|fuzz> [args]
+const USAGE: &str = "usage: cargo xtask <up|test|validate-envoy|render-compose|setup|filter|bench|fuzz> [args]
 
   up [flags]              run the stack in the foreground until Ctrl-C (flags: up --help)
   test [-- <args>]        set up and run every test suite (args go to cargo test)
   validate-envoy          render envoy/sekisho.yaml.tmpl and validate it with Envoy
+  render-compose          render it for docker-compose into examples/envoy-compose.yaml
   setup                   install and build what the stack and the tests need
+  filter                  build only the deployable filter module and print its path
   bench [-- <flags>]      benchmark the filter against no auth and Envoy's jwt_authn
   fuzz [seconds]          run every fuzz target for that long (default 30)";
 
@@ -32,6 +37,7 @@ fn main() -> ExitCode {
         "up" => commands::up::run(&rest),
         "test" => commands::test::run(&rest),
         "validate-envoy" => commands::validate_envoy::run(),
+        "render-compose" => commands::render_compose::run(),
         "bench" => commands::bench::run(&rest),
         "fuzz" => commands::fuzz::run(&rest),
         "setup" => xtask::setup::all().and_then(|tools| {
@@ -41,6 +47,12 @@ fn main() -> ExitCode {
             }
             Ok(ExitCode::SUCCESS)
         }),
+        "filter" => {
+            xtask::setup::rust::ensure_wasm_target().and_then(|()| xtask::setup::rust::build_filter()).map(|path| {
+                println!("{}", path.display());
+                ExitCode::SUCCESS
+            })
+        }
         "" | "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)

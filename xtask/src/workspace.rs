@@ -78,11 +78,16 @@ pub fn stack_binary() -> PathBuf {
     native_binary("sekisho-stack")
 }
 
-/// The filter module, always a release build: it is the hot path.
+/// The deployable filter module: cargo's release build (it is the hot path)
+/// with the exports of callbacks it does not implement removed
+/// (`setup::rust::build_filter`).
 pub fn filter_wasm() -> PathBuf {
-    overridable(ENV_FILTER_WASM, || {
-        target_dir().join(crate::setup::rust::WASM_TARGET).join("release").join("sekisho_filter.wasm")
-    })
+    overridable(ENV_FILTER_WASM, || target_dir().join("sekisho").join("sekisho_filter.wasm"))
+}
+
+/// The benchmark's do-nothing filter, built like [`filter_wasm`].
+pub fn wasm_floor() -> PathBuf {
+    target_dir().join("sekisho").join("sekisho_bench_wasm_floor.wasm")
 }
 
 fn overridable(var: &str, default: impl FnOnce() -> PathBuf) -> PathBuf {
