@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, OriginalUri, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
@@ -31,7 +31,9 @@ pub async fn require_admin_token(State(app): State<App>, request: Request, next:
             tracing::warn!(path = request.uri().path(), "admin API: refused a request with a wrong bearer token");
             let ip =
                 request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(peer)| peer.ip().to_string());
-            let details = json!({ "method": request.method().as_str(), "path": request.uri().path() });
+            // The full path: this router is nested under /admin/v1, which `uri()` no longer shows.
+            let path = request.extensions().get::<OriginalUri>().map_or_else(|| request.uri().path(), |o| o.path());
+            let details = json!({ "method": request.method().as_str(), "path": path });
             audit_refusal(&app, ip, details).await;
             Err(Error::Unauthorized { realm: REALM, credential_sent: true })
         }
