@@ -1,4 +1,8 @@
 //! `sekisho-authz`: the authorization service and its operator CLI in one binary.
+//!
+//! Exit status: 0 done; 1 the command failed (database unreachable, no such
+//! record, the port is taken); 2 the configuration or the command line is
+//! wrong, said in one line on stderr that names the variable or argument.
 
 use std::process::ExitCode;
 
@@ -12,7 +16,7 @@ async fn main() -> ExitCode {
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(e) => {
-            eprintln!("sekisho-authz: configuration error: {e}");
+            eprintln!("error: {e}");
             return ExitCode::from(2);
         }
     };

@@ -89,12 +89,11 @@ fn seconds(
 ) -> Result<i64, ConfigError> {
     match get(variable) {
         None => Ok(default),
-        Some(v) => v
-            .trim()
-            .parse::<i64>()
-            .ok()
-            .filter(|s| (min..=max).contains(s))
-            .ok_or_else(|| bad(variable, format!("must be seconds between {min} and {max}"))),
+        Some(v) => {
+            v.trim().parse::<i64>().ok().filter(|s| (min..=max).contains(s)).ok_or_else(|| {
+                bad(variable, format!("must be seconds between {min} and {max}, got {}", super::shown(&v)))
+            })
+        }
     }
 }
 
@@ -107,7 +106,7 @@ fn development_flag(
     let on = match get(variable).as_deref().map(str::trim) {
         None | Some("0") | Some("false") => false,
         Some("1") | Some("true") => true,
-        Some(_) => return Err(bad(variable, "must be 1 or 0")),
+        Some(other) => return Err(bad(variable, format!("must be 1 or 0, got {}", super::shown(other)))),
     };
     if on && environment == Environment::Production {
         return Err(bad(variable, "is a development setting and is refused when SEKISHO_ENV=production"));
