@@ -1,10 +1,12 @@
-//! `sekisho-authz api-keys create|list|revoke|rotate`.
+//! `sekisho-authz api-keys create|list|show|revoke|rotate`.
 //!
 //! `create` and `rotate` print the new key, and nothing else, on stdout
 //! (`KEY=$(sekisho-authz api-keys create …)`); what they did goes to stderr.
-//! The key is shown this once and cannot be recovered later.
+//! With `--json` they print one JSON object with the key (`api_key`) and its
+//! record instead. The key is shown this once and cannot be recovered later.
 
 use clap::{Args, Subcommand};
+use serde_json::json;
 
 use crate::api_keys::{self, ApiKeyInfo, ApiKeySpec, CreatedApiKey, Expiry};
 use crate::app::App;
@@ -20,14 +22,26 @@ pub enum ApiKeysCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Show one key's record (never the key).
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Revoke a key at once.
-    Revoke { id: String },
+    Revoke {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Replace a key with a new one of the same settings; prints the new key once.
     Rotate {
         id: String,
         /// How long the old key stays valid, e.g. 1h (at most 7d).
         #[arg(long, value_name = "DURATION", default_value = "0", value_parser = parse_seconds)]
         grace: i64,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -45,6 +59,8 @@ pub struct CreateArgs {
     /// Lifetime, e.g. 30d, 12h or 3600 (seconds); without it the key does not expire.
     #[arg(long, value_name = "DURATION", value_parser = parse_seconds)]
     expires_in: Option<i64>,
+    #[arg(long)]
+    json: bool,
 }
 
 /// A humantime duration (`30d`, `1h 30m`) or bare seconds.
@@ -69,6 +85,9 @@ pub async fn run(app: App, command: ApiKeysCommand) -> anyhow::Result<()> {
                 expiry: args.expires_in.map_or(Expiry::Never, Expiry::After),
             };
             let created = api_keys::create(&app, &spec, &actor).await?;
+            if args.json {
+                return super::print_json(&json!({ "api_key": created.api_key, "key": created.info }));
+            }
             print_new_key("created", &created);
         }
         ApiKeysCommand::List { json } => {
@@ -78,12 +97,26 @@ pub async fn run(app: App, command: ApiKeysCommand) -> anyhow::Result<()> {
             }
             print_table(&keys);
         }
-        ApiKeysCommand::Revoke { id } => {
+        ApiKeysCommand::Show { id, json } => {
+            let info = api_keys::get(&app.db, &id).await?;
+            if json {
+                return super::print_json(&info);
+            }
+            print_table(std::slice::from_ref(&info));
+        }
+        ApiKeysCommand::Revoke { id, json } => {
             let info = api_keys::revoke(&app.db, &id, &actor).await?;
+            if json {
+                return super::print_json(&info);
+            }
             println!("revoked API key {} ({})", info.id, info.display_prefix);
         }
-        ApiKeysCommand::Rotate { id, grace } => {
+        ApiKeysCommand::Rotate { id, grace, json } => {
             let rotated = api_keys::rotate(&app, &id, grace, &actor).await?;
+            if json {
+                let (new, old) = (&rotated.new, &rotated.old);
+                return super::print_json(&json!({ "api_key": new.api_key, "key": new.info, "replaced": old }));
+            }
             print_new_key("rotated", &rotated.new);
             let until = rotated.old.revoked_at.map_or_else(String::new, format_unix);
             eprintln!("the old key {} is revoked at {until}", rotated.old.id);

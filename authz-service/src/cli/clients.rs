@@ -21,7 +21,11 @@ pub enum ClientsCommand {
     },
     /// Revoke a client: it can no longer authenticate, its refresh tokens and
     /// the access tokens issued with them are revoked.
-    Revoke { client_id: String },
+    Revoke {
+        client_id: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -69,8 +73,11 @@ pub async fn run(app: App, command: ClientsCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        ClientsCommand::Revoke { client_id } => {
+        ClientsCommand::Revoke { client_id, json } => {
             registration::revoke(&app, &client_id, &Actor::cli()).await?;
+            if json {
+                return super::print_json(&serde_json::json!({ "revoked": client_id }));
+            }
             println!("revoked client {client_id}");
             Ok(())
         }

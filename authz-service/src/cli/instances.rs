@@ -1,7 +1,8 @@
-//! `sekisho-authz instances create|list|delete`.
+//! `sekisho-authz instances create|list|show|delete`.
 
 use clap::{Args, Subcommand};
 use sekisho_contract::policy::AuthMode;
+use serde_json::json;
 
 use crate::app::App;
 use crate::audit::Actor;
@@ -17,8 +18,18 @@ pub enum InstancesCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Show one instance and its policy.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Delete an instance.
-    Delete { id: String },
+    Delete {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -36,6 +47,9 @@ pub struct CreateArgs {
     /// Scope a JSON-RPC METHOD needs, overriding the default (repeatable).
     #[arg(long = "method-scope", value_name = "METHOD=SCOPE", value_parser = parse_pair)]
     method_scopes: Vec<(String, String)>,
+    /// Print what was saved as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 fn parse_auth_mode(s: &str) -> Result<AuthMode, String> {
@@ -63,6 +77,10 @@ pub async fn run(app: App, command: InstancesCommand) -> anyhow::Result<()> {
                 Saved::Updated => "updated",
                 Saved::Unchanged => "unchanged",
             };
+            if args.json {
+                let resource = instance.resource(app.issuer());
+                return super::print_json(&json!({ "saved": what, "resource": resource, "instance": instance }));
+            }
             println!("{what} instance {} ({})", instance.id, instance.resource(app.issuer()));
         }
         InstancesCommand::List { json } => {
@@ -81,8 +99,29 @@ pub async fn run(app: App, command: InstancesCommand) -> anyhow::Result<()> {
                 );
             }
         }
-        InstancesCommand::Delete { id } => {
+        InstancesCommand::Show { id, json } => {
+            let instance = registry::get(&app.db, &id).await?.ok_or_else(|| anyhow::anyhow!("no instance `{id}`"))?;
+            let resource = instance.resource(app.issuer());
+            if json {
+                return super::print_json(&json!({ "resource": resource, "instance": instance }));
+            }
+            println!("id            {}", instance.id);
+            println!("name          {}", instance.display_name);
+            println!("auth mode     {}", instance.auth_mode.as_str());
+            println!("resource      {resource}");
+            println!("metadata      {}", instance.resource_metadata_url(app.issuer()));
+            for (method, scope) in &instance.method_scopes {
+                println!("method scope  {method} = {scope}");
+            }
+            for (tool, scope) in &instance.tool_scopes {
+                println!("tool scope    {tool} = {scope}");
+            }
+        }
+        InstancesCommand::Delete { id, json } => {
             registry::delete(&app.db, &id, &Actor::cli()).await?;
+            if json {
+                return super::print_json(&json!({ "deleted": id }));
+            }
             println!("deleted instance {id}");
         }
     }

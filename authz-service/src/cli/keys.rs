@@ -20,6 +20,9 @@ pub enum KeysCommand {
         /// (for a compromised key).
         #[arg(long)]
         force: bool,
+        /// Print the kids as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// List the stored keys (never their private parts).
     List {
@@ -41,8 +44,11 @@ pub enum KeysCommand {
 
 pub async fn run(app: App, command: KeysCommand) -> anyhow::Result<()> {
     match command {
-        KeysCommand::Rotate { force } => {
+        KeysCommand::Rotate { force, json } => {
             let rotation = app.rotate_keys(&Actor::cli(), force).await?;
+            if json {
+                return super::print_json(&rotation);
+            }
             println!("current  {}", rotation.current);
             println!("next     {}", rotation.next);
             println!("previous {}", rotation.previous);

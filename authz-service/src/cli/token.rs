@@ -1,5 +1,5 @@
 //! `sekisho-authz token mint`: prints an access token, and only that, on stdout
-//! (`TOKEN=$(sekisho-authz token mint …)`).
+//! (`TOKEN=$(sekisho-authz token mint …)`), or with `--json` a token response.
 
 use clap::{Args, Subcommand};
 
@@ -32,6 +32,9 @@ pub struct MintArgs {
     /// Lifetime in seconds; at most SEKISHO_ACCESS_TOKEN_TTL.
     #[arg(long)]
     ttl: Option<i64>,
+    /// Print a token response (access_token, expires_in, scope, jti, kid) as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 pub async fn run(app: App, command: TokenCommand) -> anyhow::Result<()> {
@@ -45,6 +48,17 @@ pub async fn run(app: App, command: TokenCommand) -> anyhow::Result<()> {
         ttl: args.ttl,
     };
     let issued = mint::mint(&app, &request, &Actor::cli()).await?;
+    if args.json {
+        return super::print_json(&serde_json::json!({
+            "access_token": issued.token,
+            "token_type": "Bearer",
+            "expires_in": issued.expires_in,
+            "expires_at": issued.expires_at,
+            "scope": issued.scope,
+            "jti": issued.jti,
+            "kid": issued.kid,
+        }));
+    }
     println!("{}", issued.token);
     Ok(())
 }
