@@ -18,6 +18,7 @@ use crate::keys::stored::{self, Rotation, RotationPolicy};
 use crate::keys::{self, KeySource, KeyStore};
 use crate::login::{self, IdentityProvider};
 use crate::metrics::Metrics;
+use crate::rate_limit::RateLimits;
 use crate::storage::Db;
 
 #[derive(Clone)]
@@ -37,6 +38,8 @@ pub struct App {
     pub cimd: Arc<cimd::Resolver>,
     /// The Prometheus metrics of this service (`GET /metrics`).
     pub metrics: Metrics,
+    /// Per-IP and per-client request budgets (in process, or shared in Redis).
+    pub rate_limits: RateLimits,
 }
 
 impl App {
@@ -50,6 +53,7 @@ impl App {
         let login = login::from_config(&config)?;
         let cimd = Arc::new(cimd::Resolver::new(&config.oauth)?);
         let metrics = Metrics::new();
+        let rate_limits = RateLimits::new(&config.rate_limits, metrics.clone())?;
         if let Some(oidc) = &config.oidc {
             metrics.breaker_state(oidc.provider, login::oidc::breaker::State::Closed);
         }
@@ -63,6 +67,7 @@ impl App {
             login,
             cimd,
             metrics,
+            rate_limits,
         })
     }
 

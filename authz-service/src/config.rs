@@ -18,7 +18,9 @@ use zeroize::Zeroize;
 
 use crate::api_keys::ApiKeySettings;
 use crate::crypto::master_key::{MASTER_KEY_BYTES, MasterKey};
+use crate::http::client_ip::{self, TrustedProxies};
 use crate::keys::env_key;
+use crate::rate_limit::RateLimitSettings;
 
 pub mod oauth;
 
@@ -93,6 +95,10 @@ pub struct Config {
     pub oauth: OAuthConfig,
     /// API key verification: the revocation bound and the usage flush interval.
     pub api_keys: ApiKeySettings,
+    /// Proxies whose `X-Forwarded-For` names the client (`SEKISHO_TRUSTED_PROXIES`).
+    pub trusted_proxies: TrustedProxies,
+    /// Rate limits per endpoint group, and the optional shared store (`SEKISHO_RATE_LIMIT_*`, `SEKISHO_REDIS_*`).
+    pub rate_limits: RateLimitSettings,
     /// The upstream OpenID provider users log in at (`AUTH0_*` or `SEKISHO_OIDC_*`), if any.
     pub oidc: Option<crate::login::oidc::settings::OidcSettings>,
 }
@@ -214,6 +220,11 @@ impl Config {
 
         let oauth = OAuthConfig::from_lookup(&get, environment)?;
         let api_keys = ApiKeySettings::from_lookup(&get)?;
+        let trusted_proxies = TrustedProxies::parse(
+            &get("SEKISHO_TRUSTED_PROXIES").unwrap_or_else(|| client_ip::DEFAULT_TRUSTED_PROXIES.into()),
+        )
+        .map_err(|e| bad("SEKISHO_TRUSTED_PROXIES", e))?;
+        let rate_limits = RateLimitSettings::from_lookup(&get)?;
         let oidc = crate::login::oidc::settings::OidcSettings::from_lookup(&get, environment)?;
 
         Ok(Config {
@@ -232,6 +243,8 @@ impl Config {
             log_format,
             oauth,
             api_keys,
+            trusted_proxies,
+            rate_limits,
             oidc,
         })
     }

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::crypto::field::FieldError;
 use crate::crypto::random::RandomError;
+use crate::rate_limit::Exceeded;
 
 /// Seconds a client should wait after `temporarily_unavailable`.
 const RETRY_AFTER_SECS: &str = "5";
@@ -36,6 +37,8 @@ pub enum ErrorCode {
     InvalidRedirectUri,
     /// RFC 7591 §3.2.2.
     InvalidClientMetadata,
+    /// A body over the service's limit: `invalid_request`, with 413 (RFC 9110 §15.5.14).
+    PayloadTooLarge,
     NotFound,
     MethodNotAllowed,
     Conflict,
@@ -55,6 +58,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedResponseType => "unsupported_response_type",
             ErrorCode::InvalidRedirectUri => "invalid_redirect_uri",
             ErrorCode::InvalidClientMetadata => "invalid_client_metadata",
+            ErrorCode::PayloadTooLarge => "invalid_request",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::Conflict => "conflict",
@@ -69,6 +73,7 @@ impl ErrorCode {
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::Conflict => StatusCode::CONFLICT,
+            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -88,6 +93,12 @@ pub enum Error {
     /// A bearer-protected API (the admin API) got no valid token (RFC 6750 §3).
     #[error("unauthorized ({realm})")]
     Unauthorized { realm: &'static str, credential_sent: bool },
+    /// Over a rate limit (RFC 6585 §4): 429 with `Retry-After`. The code is
+    /// `too_many_requests`, as Auth0 answers: RFC 8628's `slow_down` is a 400
+    /// that tells a device-flow client to poll 5 s slower, and OAuth libraries
+    /// that know it would misread it anywhere else.
+    #[error("too many requests ({})", .0.limit.name())]
+    TooManyRequests(Exceeded),
     /// The service cannot answer now (database unreachable); the client may retry.
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),
@@ -144,6 +155,7 @@ impl Error {
         match self {
             Error::Refused { code, .. } => code.as_str(),
             Error::Unauthorized { .. } => "invalid_token",
+            Error::TooManyRequests(_) => "too_many_requests",
             Error::Unavailable(_) => "temporarily_unavailable",
             Error::Internal(_) => "server_error",
         }
@@ -155,6 +167,7 @@ impl Error {
             Error::Refused { description, .. } => Some(description),
             Error::Unauthorized { credential_sent: false, .. } => Some("a bearer token is required"),
             Error::Unauthorized { credential_sent: true, .. } => Some("the bearer token is not valid"),
+            Error::TooManyRequests(_) => Some("too many requests; retry after the number of seconds in Retry-After"),
             Error::Unavailable(_) => Some("the service is temporarily unavailable; retry later"),
             Error::Internal(_) => None,
         }
@@ -164,6 +177,7 @@ impl Error {
         match self {
             Error::Refused { code, .. } => code.status(),
             Error::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Error::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -232,6 +246,11 @@ impl IntoResponse for Error {
             }
             Error::Refused { code: ErrorCode::InvalidClient, .. } => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"sekisho\""));
+            }
+            Error::TooManyRequests(exceeded) => {
+                for (name, value) in exceeded.headers() {
+                    headers.insert(name, value);
+                }
             }
             Error::Unavailable(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));

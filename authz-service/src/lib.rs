@@ -15,6 +15,7 @@
 //!   handler per grant type), with [`params`], [`pkce`] and [`targets`]
 //!   (resources and scopes);
 //! - [`metrics`]: the Prometheus metrics every handler records into;
+//! - [`rate_limit`]: per-IP and per-client rate limits on every endpoint (429 with `Retry-After`);
 //! - [`storage`]: SQL, one small module per kind of record; [`crypto`]:
 //!   encryption at rest, master key, keyed hashes of secrets, randomness,
 //!   constant-time comparison.
@@ -39,6 +40,7 @@ pub mod login;
 pub mod metrics;
 pub mod params;
 pub mod pkce;
+pub mod rate_limit;
 pub mod registry;
 pub mod serve;
 pub mod storage;

@@ -31,9 +31,10 @@ async fn introspect(State(app): State<App>, headers: HeaderMap, body: Result<Byt
 }
 
 async fn handle(app: &App, headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Introspection> {
-    let body = body.map_err(|e| Error::invalid_request(e.body_text()))?;
+    let body = body.map_err(Error::from)?;
     let params = Params::from_body(headers, &body)?;
     let client = authenticate::authenticate(app, headers, &params, Public::Refused).await?;
+    app.rate_limits.check_client(&client.id).await?;
     let token = params.required("token")?;
     params.one("token_type_hint")?;
     introspection::introspect(app, &client, token).await

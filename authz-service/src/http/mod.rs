@@ -95,6 +95,8 @@ pub fn router(app: App) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         // After routing (a route layer), so requests are counted by route template.
         .layer(axum::middleware::from_fn_with_state(app.metrics.clone(), crate::metrics::requests::track))
+        // On every route and the fallback, so unknown paths are limited too.
+        .layer(axum::middleware::from_fn_with_state(app.clone(), crate::rate_limit::layer::limit_per_ip))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         // Spans carry the path only: query strings may hold codes or keys.
         .layer(TraceLayer::new_for_http().make_span_with(

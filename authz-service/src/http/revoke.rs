@@ -38,9 +38,10 @@ async fn revoke(
 }
 
 async fn handle(app: &App, headers: &HeaderMap, body: Result<Bytes, BytesRejection>, actor: &Actor) -> Result<()> {
-    let body = body.map_err(|e| Error::invalid_request(e.body_text()))?;
+    let body = body.map_err(Error::from)?;
     let params = Params::from_body(headers, &body)?;
     let client = authenticate::authenticate(app, headers, &params, Public::Allowed).await?;
+    app.rate_limits.check_client(&client.id).await?;
     let token = params.required("token")?;
     params.one("token_type_hint")?;
     revocation::revoke_presented(app, &client, token, actor).await

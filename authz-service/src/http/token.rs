@@ -61,12 +61,13 @@ async fn exchange(
     actor: &Actor,
     seen: &mut Seen,
 ) -> Result<TokenResponse> {
-    let body = body.map_err(|e| Error::invalid_request(e.body_text()))?;
+    let body = body.map_err(Error::from)?;
     let params = Params::from_body(headers, &body)?;
     let grant_type = params.required("grant_type")?;
     seen.grant_type = Some(grant_type.to_owned());
     let client = authenticate::authenticate(app, headers, &params, Public::Allowed).await?;
     seen.client_id = Some(client.id.clone());
+    app.rate_limits.check_client(&client.id).await?;
     let ctx = Context { app, client: &client, params: &params, actor };
     match grant_type {
         authorization_code::GRANT_TYPE => authorization_code::exchange(&ctx).await,
