@@ -3,18 +3,27 @@
 //! Shutdown is graceful: the listener stops accepting, requests in flight
 //! finish, pending API key usage is written, then the database pool is closed
 //! (which also checkpoints SQLite's WAL). A write either committed before that
-//! or never started.
+//! or never started. Requests get [`SHUTDOWN_GRACE`] to finish; whatever is
+//! still running then is cut off (a transaction not committed is rolled back)
+//! so that a stuck client cannot hold the process past its orchestrator's
+//! patience (Kubernetes kills after 30 s).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 
 use crate::api_keys::activity;
 use crate::app::App;
 use crate::config::DatabaseKind;
 use crate::http;
 use crate::keys;
+
+/// How long requests in flight may take to finish after SIGTERM.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
 pub async fn run(app: App) -> anyhow::Result<()> {
     let config = app.config.clone();
@@ -41,7 +50,22 @@ pub async fn run(app: App) -> anyhow::Result<()> {
     );
 
     let router = http::router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let served = axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await;
+    let signalled = Arc::new(Notify::new());
+    let signal = signalled.clone();
+    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        signal.notify_one();
+    });
+    let served = tokio::select! {
+        served = async { server.await } => served,
+        () = async {
+            signalled.notified().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => {
+            tracing::warn!(grace_secs = SHUTDOWN_GRACE.as_secs(), "requests still in flight after the grace period; stopping anyway");
+            Ok(())
+        }
+    };
 
     if let Some(reloader) = reloader {
         reloader.abort();
