@@ -8,6 +8,7 @@ mod clients;
 mod instances;
 mod keys;
 mod token;
+mod users;
 
 use std::process::ExitCode;
 
@@ -115,6 +116,9 @@ pub enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     ApiKeys(api_keys::ApiKeysCommand),
+    /// Users who logged in through the upstream identity provider.
+    #[command(subcommand)]
+    Users(users::UsersCommand),
 }
 
 pub async fn run(cli: Cli, config: Config) -> ExitCode {
@@ -153,6 +157,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Audit(command) => with_app(config, |app| audit::run(app, command)).await,
         Command::ApiKeys(command) => with_app(config, |app| api_keys::run(app, command)).await,
         Command::Clients(command) => with_app(config, |app| clients::run(app, command)).await,
+        Command::Users(command) => with_app(config, |app| users::run(app, command)).await,
     }
 }
 

@@ -11,6 +11,7 @@ pub mod apt;
 pub mod browser;
 pub mod envoy;
 pub mod node_clients;
+pub mod oidc_provider;
 pub mod python_clients;
 pub mod rust;
 
@@ -78,6 +79,8 @@ pub fn clients() -> Result<ClientTools> {
     let python = step("python clients", python_clients::ensure)?;
     let node = step("node clients", node_clients::ensure)?;
     let chromium = step("browser", browser::ensure)?;
+    // For the browser login through a real OpenID provider (oidc_browser_login.rs).
+    step("oidc provider", oidc_provider::ensure)?;
     Ok(ClientTools { python, node, chromium })
 }
 
