@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use sekisho_e2e::{Ports, Stack, StackOptions};
+use sekisho_e2e::{OidcProvider, OidcProviderOptions, Ports, Stack, StackOptions};
 
 #[derive(Debug, Parser)]
 #[command(about = "Run the Sekisho stack (Envoy + filter, sekisho-authz, demo MCP server) until Ctrl-C")]
@@ -34,6 +34,14 @@ struct Cli {
     /// The service's database; SQLite in the data directory by default.
     #[arg(long, env = "DATABASE_URL")]
     database_url: Option<String>,
+    /// Users log in at a real OpenID provider started on loopback (the npm
+    /// `oidc-provider` from tests/providers/oidc, user alice / wonderland),
+    /// as they would at Auth0.
+    #[arg(long)]
+    oidc_provider: bool,
+    /// Where that provider listens; its issuer is http://127.0.0.1:<port>.
+    #[arg(long, env = "SEKISHO_OIDC_PROVIDER_PORT", default_value_t = 9400)]
+    oidc_provider_port: u16,
 }
 
 /// Service settings taken from this environment, for a stack that talks to
@@ -57,8 +65,20 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli, signals: &libc::sigset_t) -> Result<()> {
     let data_dir = cli.data_dir.unwrap_or_else(|| xtask::workspace::state_dir().join("data"));
-    let authz_env: Vec<(String, String)> =
+    let mut authz_env: Vec<(String, String)> =
         std::env::vars().filter(|(name, _)| PASSED_TO_AUTHZ.iter().any(|prefix| name.starts_with(prefix))).collect();
+    // Started first: its client for Sekisho names the stack's callback.
+    let mut provider = None;
+    if cli.oidc_provider {
+        let started = OidcProvider::start(OidcProviderOptions {
+            port: cli.oidc_provider_port,
+            redirect_uri: format!("http://127.0.0.1:{}/oauth/callback", cli.envoy_port),
+            test_only_misbehaviour: false,
+            data_dir: Some(data_dir.join("oidc-provider")),
+        })?;
+        authz_env.extend(started.authz_env());
+        provider = Some(started);
+    }
     let options = StackOptions {
         ports: Some(Ports {
             envoy: cli.envoy_port,
@@ -76,14 +96,25 @@ fn run(cli: Cli, signals: &libc::sigset_t) -> Result<()> {
     let mut stack = Stack::start(options)?;
     let env_file = write_env_file(&stack)?;
     println!("{}", walkthrough(&stack, &env_file));
+    if let Some(provider) = &provider {
+        let (user, password) = OidcProvider::USER;
+        println!("\nUsers log in at the OpenID provider {} as {user} / {password}.", provider.issuer());
+    }
     loop {
         if let Some(signal) = wait_for_signal(signals, Duration::from_secs(1)) {
             eprintln!("\nsignal {signal}: stopping Envoy, sekisho-authz and the demo server");
             break;
         }
         stack.check_alive()?;
+        if let Some(status) = provider.as_mut().and_then(OidcProvider::exited) {
+            anyhow::bail!(
+                "the OIDC provider exited ({status})\n{}",
+                provider.as_ref().map(OidcProvider::log).unwrap_or_default()
+            );
+        }
     }
     drop(stack);
+    drop(provider);
     eprintln!("stopped");
     Ok(())
 }
