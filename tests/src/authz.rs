@@ -1,7 +1,7 @@
-//! The service in a stack: its process (started, stopped, started again on
-//! the same data), its CLI, and the admin API the harness drives (instances,
-//! tokens, key rotation). The admin API is called on the service's own port:
-//! Envoy does not route `/admin/` from outside.
+//! The service in a stack: its processes (started, stopped, started again on
+//! the same data; one or several replicas), its CLI, and the admin API the
+//! harness drives (instances, tokens, key rotation). The admin API is called
+//! on the service's own port: Envoy does not route `/admin/` from outside.
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
@@ -17,15 +17,72 @@ pub const TEST_TOKEN_TTL: u64 = 900;
 
 impl Stack {
     pub(crate) fn spawn_authz(&self) -> Result<ManagedProcess> {
+        self.spawn_authz_replica(0)
+    }
+
+    /// Replica 0 logs as `authz`, the others as `authz-<n>`.
+    fn spawn_authz_replica(&self, replica: usize) -> Result<ManagedProcess> {
+        let name = if replica == 0 { "authz".to_owned() } else { format!("authz-{replica}") };
         let mut cmd = clean_command(&self.binaries.authz);
-        cmd.arg("serve").env("SEKISHO_LISTEN", format!("127.0.0.1:{}", self.ports.authz));
+        cmd.arg("serve").env("SEKISHO_LISTEN", format!("127.0.0.1:{}", self.authz_replica_port(replica)?));
         cmd.envs(self.authz_cli_env());
-        ManagedProcess::spawn("authz", cmd, &self.log_dir())
+        ManagedProcess::spawn(&name, cmd, &self.log_dir())
     }
 
     pub(crate) fn wait_authz_healthy(&self, authz: &mut ManagedProcess) -> Result<()> {
-        let url = format!("{}/health", self.authz_url());
+        self.wait_replica_healthy(0, authz)
+    }
+
+    fn wait_replica_healthy(&self, replica: usize, authz: &mut ManagedProcess) -> Result<()> {
+        let url = format!("{}/health", self.authz_replica_url(replica)?);
         wait::until(authz, "sekisho-authz is healthy", HEALTH_TIMEOUT, || self.is_ok(&url))
+    }
+
+    fn authz_replica_port(&self, replica: usize) -> Result<u16> {
+        match replica {
+            0 => Ok(self.ports.authz),
+            n => match self.more_authz.get(n - 1) {
+                Some(more) => Ok(more.port),
+                None => bail!("the stack has {} sekisho-authz replicas, not {}", self.more_authz.len() + 1, n + 1),
+            },
+        }
+    }
+
+    /// Replica `replica` (0-based) of the service, bypassing Envoy.
+    pub fn authz_replica_url(&self, replica: usize) -> Result<String> {
+        Ok(format!("http://127.0.0.1:{}", self.authz_replica_port(replica)?))
+    }
+
+    /// Stops one replica; Envoy keeps the others.
+    pub fn stop_authz_replica(&mut self, replica: usize) -> Result<()> {
+        self.authz_replica_port(replica)?;
+        let process = match replica {
+            0 => self.authz.take(),
+            n => self.more_authz[n - 1].process.take(),
+        };
+        if let Some(mut process) = process {
+            process.stop();
+        }
+        Ok(())
+    }
+
+    /// Starts one replica (again) on its port; waits for `/health`.
+    pub fn start_authz_replica(&mut self, replica: usize) -> Result<()> {
+        self.authz_replica_port(replica)?;
+        let running = match replica {
+            0 => self.authz.is_some(),
+            n => self.more_authz[n - 1].process.is_some(),
+        };
+        if running {
+            bail!("sekisho-authz replica {replica} is already running");
+        }
+        let mut process = self.spawn_authz_replica(replica)?;
+        self.wait_replica_healthy(replica, &mut process)?;
+        match replica {
+            0 => self.authz = Some(process),
+            n => self.more_authz[n - 1].process = Some(process),
+        }
+        Ok(())
     }
 
     /// The environment under which `sekisho-authz` (server or CLI) sees this

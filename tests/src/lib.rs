@@ -7,7 +7,10 @@
 //! through the helpers here: the service's admin API (`mint_token`, `rotate_keys`), the
 //! MCP helpers (`mcp_post`, `session`), Envoy's stats and the captured logs.
 //! [`forge`] makes tokens the service would never issue. [`clients`] runs the
-//! real MCP SDKs and a headless browser against a stack.
+//! real MCP SDKs and a headless browser against a stack; [`oauth`] is a
+//! step-by-step OAuth client for scenarios. A stack can serve HTTPS with a
+//! CA of its own ([`tls`]) and run several service replicas on a database of
+//! its own ([`postgres`]).
 //!
 //! Nothing here builds or installs: `cargo xtask test` does that first and
 //! exports where everything is (see [`binaries`]).
@@ -18,17 +21,18 @@ pub mod clients;
 pub mod forge;
 pub mod http;
 pub mod mcp;
-pub mod oidc_provider;
+pub mod oauth;
 pub mod options;
 pub mod ports;
+pub mod postgres;
 pub mod process;
 mod random;
 pub mod stack;
+pub mod tls;
 mod wait;
 
 pub use binaries::Binaries;
 pub use mcp::{McpResponse, McpSession};
-pub use oidc_provider::{OidcProvider, OidcProviderOptions};
 pub use options::{Instance, StackOptions};
 pub use ports::Ports;
 pub use stack::{LogFile, Stack};

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use xtask::envoy_config::EnvoyVars;
+use xtask::envoy_config::{EnvoyVars, McpRateLimit};
 
 use crate::ports::Ports;
 
@@ -42,6 +42,20 @@ pub struct StackOptions {
     pub admin_token: Option<String>,
     /// Extra environment for the service (provider settings, keys).
     pub authz_env: Vec<(String, String)>,
+    /// Envoy's listener serves HTTPS with a certificate from a CA made at
+    /// start-up, and the base URL (the issuer) is `https://`.
+    pub tls: bool,
+    /// Where the CA and server certificate are written; `<data dir>/tls` when `None`.
+    pub tls_dir: Option<PathBuf>,
+    /// `sekisho-authz` replicas behind Envoy's `sekisho_authz` cluster (round
+    /// robin), sharing one database and master key. More than one needs
+    /// PostgreSQL (`database_url` or `fresh_postgres`).
+    pub authz_replicas: usize,
+    /// A database of the stack's own on the test PostgreSQL server, dropped
+    /// with the stack (see [`crate::postgres`]); overrides `database_url`.
+    pub fresh_postgres: bool,
+    /// Envoy's per-credential rate limit on `/mcp/` (the production default when not changed).
+    pub mcp_rate_limit: McpRateLimit,
 }
 
 impl Default for StackOptions {
@@ -56,6 +70,11 @@ impl Default for StackOptions {
             filter_refresh_seconds: EnvoyVars::DEFAULT_FILTER_REFRESH_SECONDS,
             admin_token: None,
             authz_env: Vec::new(),
+            tls: false,
+            tls_dir: None,
+            authz_replicas: 1,
+            fresh_postgres: false,
+            mcp_rate_limit: McpRateLimit::default(),
         }
     }
 }

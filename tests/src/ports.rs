@@ -32,3 +32,13 @@ impl Ports {
         Ok(Ports { envoy: port(0)?, envoy_admin: port(1)?, authz: port(2)?, demo: port(3)? })
     }
 }
+
+/// `count` distinct loopback ports that are free right now (further service
+/// replicas), with the same caveat as [`Ports::free`].
+pub fn free_ports(count: usize) -> Result<Vec<u16>> {
+    let listeners = (0..count)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<Vec<_>, _>>()
+        .context("cannot bind a free loopback port")?;
+    listeners.iter().map(|l| Ok(l.local_addr().context("reading a bound port")?.port())).collect()
+}

@@ -2,8 +2,10 @@
 //! server, started on loopback for one test (or in the foreground for `cargo
 //! xtask up`), and stopped — every process — when dropped.
 //!
-//! Start-up order: render the Envoy configuration; start the demo server and
-//! the service side by side and wait for their health checks; create the
+//! Start-up order: make the TLS certificates and the database if asked for;
+//! render the Envoy configuration; start the demo server and the service side
+//! by side and wait for their health checks; start any further service
+//! replicas (after the first has migrated the database); create the
 //! instances; start Envoy and wait for `/ready`; then wait until the filter
 //! has loaded keys and policy (an MCP request stops getting 503).
 
@@ -11,15 +13,19 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use reqwest::blocking::Client;
 use tempfile::TempDir;
-use xtask::envoy_config::{self, EnvoyVars};
+use xtask::envoy_config::{self, EnvoyVars, Upstream};
 
 use crate::binaries::Binaries;
 use crate::options::StackOptions;
 use crate::ports::Ports;
+use crate::postgres::TestDatabase;
 use crate::process::{ManagedProcess, clean_command};
-use crate::{mcp, random, wait};
+use crate::tls::StackCertificates;
+use crate::{mcp, random, tls, wait};
 
 /// Keep a test's temporary data directory (and logs) even when it passes.
 pub const ENV_KEEP_DATA: &str = "SEKISHO_E2E_KEEP";
@@ -44,10 +50,21 @@ pub struct Stack {
     temporary: Option<TempDir>,
     keep_data: bool,
     pub(crate) http: Client,
+    certificates: Option<StackCertificates>,
     // Stopped in this order: the listener first, its upstreams after.
     envoy: Option<ManagedProcess>,
     pub(crate) authz: Option<ManagedProcess>,
+    /// Service replicas beyond the first (`authz_replicas` > 1).
+    pub(crate) more_authz: Vec<Replica>,
     demo: Option<ManagedProcess>,
+    /// Dropped after every process: no replica is connected any more.
+    database: Option<TestDatabase>,
+}
+
+/// A further `sekisho-authz` replica: its port, and its process while it runs.
+pub(crate) struct Replica {
+    pub(crate) port: u16,
+    pub(crate) process: Option<ManagedProcess>,
 }
 
 /// One captured output stream of one process.
@@ -84,8 +101,9 @@ impl Stack {
         }
     }
 
-    /// Everything but the processes: data directory, admin token, client.
-    fn prepare(options: StackOptions, binaries: Binaries, ports: Ports) -> Result<Stack> {
+    /// Everything but the processes: data directory, admin token, client,
+    /// certificates, database, replica ports.
+    fn prepare(mut options: StackOptions, binaries: Binaries, ports: Ports) -> Result<Stack> {
         let (data_dir, temporary) = match &options.data_dir {
             Some(dir) => (dir.clone(), None),
             None => {
@@ -103,20 +121,56 @@ impl Stack {
             Some(token) => token.clone(),
             None => random::hex_token()?,
         };
-        let http = crate::http::client_builder().build().context("cannot build the HTTP client")?;
+        let certificates = match options.tls {
+            true => Some(tls::generate(&options.tls_dir.clone().unwrap_or_else(|| data_dir.join("tls")))?),
+            false => None,
+        };
+        let http = match &certificates {
+            Some(certificates) => crate::http::client_trusting(&certificates.ca)?,
+            None => crate::http::client_builder().build().context("cannot build the HTTP client")?,
+        };
+        let database = match options.fresh_postgres {
+            true => Some(TestDatabase::create()?),
+            false => None,
+        };
+        if let Some(database) = &database {
+            options.database_url = Some(database.url.clone());
+        }
+        if options.authz_replicas == 0 {
+            bail!("a stack needs at least one sekisho-authz replica");
+        }
+        let on_postgres = options.database_url.as_deref().is_some_and(|url| url.starts_with("postgres"));
+        if options.authz_replicas > 1 && !on_postgres {
+            bail!("several sekisho-authz replicas share one PostgreSQL database: set DATABASE_URL=postgresql://…");
+        }
+        let mut more_authz = Vec::new();
+        if options.authz_replicas > 1 {
+            // Replicas are interchangeable only if they unseal the same keys.
+            if !options.authz_env.iter().any(|(name, _)| name == "SEKISHO_MASTER_KEY") {
+                let key = STANDARD.encode(random::bytes::<32>()?);
+                options.authz_env.push(("SEKISHO_MASTER_KEY".to_owned(), key));
+            }
+            for port in crate::ports::free_ports(options.authz_replicas - 1)? {
+                more_authz.push(Replica { port, process: None });
+            }
+        }
+        let scheme = if certificates.is_some() { "https" } else { "http" };
         Ok(Stack {
             options,
             binaries,
             ports,
-            base_url: format!("http://127.0.0.1:{}", ports.envoy),
+            base_url: format!("{scheme}://127.0.0.1:{}", ports.envoy),
             admin_token,
             data_dir,
             temporary,
             keep_data: false,
             http,
+            certificates,
             envoy: None,
             authz: None,
+            more_authz,
             demo: None,
+            database,
         })
     }
 
@@ -132,6 +186,9 @@ impl Stack {
         self.demo = Some(demo);
         self.wait_authz_healthy(&mut authz)?;
         self.authz = Some(authz);
+        for replica in 1..self.options.authz_replicas {
+            self.start_authz_replica(replica)?;
+        }
 
         for instance in self.options.instances.clone() {
             self.create_instance(&instance.id, &instance.auth_mode)?;
@@ -160,14 +217,14 @@ impl Stack {
     }
 
     fn envoy_vars(&self) -> EnvoyVars {
-        EnvoyVars {
-            envoy_port: self.ports.envoy,
-            envoy_admin_port: self.ports.envoy_admin,
-            authz_port: self.ports.authz,
-            demo_port: self.ports.demo,
-            wasm_path: self.binaries.filter_wasm.clone(),
-            filter_refresh_seconds: self.options.filter_refresh_seconds,
-        }
+        let ports = self.ports;
+        let mut vars =
+            EnvoyVars::loopback(ports.envoy, ports.envoy_admin, ports.authz, ports.demo, &self.binaries.filter_wasm);
+        vars.authz.extend(self.more_authz.iter().map(|replica| Upstream::new("127.0.0.1", replica.port)));
+        vars.filter_refresh_seconds = self.options.filter_refresh_seconds;
+        vars.mcp_rate_limit = self.options.mcp_rate_limit;
+        vars.tls = self.certificates.as_ref().map(|certificates| certificates.server.clone());
+        vars
     }
 
     fn spawn_demo(&self) -> Result<ManagedProcess> {
@@ -196,7 +253,8 @@ impl Stack {
 
     /// Fails if any process of the stack has exited, quoting its log.
     pub fn check_alive(&mut self) -> Result<()> {
-        for process in [&mut self.envoy, &mut self.authz, &mut self.demo].into_iter().flatten() {
+        let replicas = self.more_authz.iter_mut().map(|replica| &mut replica.process);
+        for process in [&mut self.envoy, &mut self.authz, &mut self.demo].into_iter().chain(replicas).flatten() {
             if let Some(status) = process.exited() {
                 bail!("{} exited ({status})\n{}", process.name(), process.log_tail(40));
             }
@@ -224,9 +282,15 @@ impl Stack {
         Ok(logs)
     }
 
-    /// The public base URL (Envoy's listener), which is also the issuer.
+    /// The public base URL (Envoy's listener), which is also the issuer:
+    /// `https://` when the stack has TLS.
     pub fn base_url(&self) -> &str {
         &self.base_url
+    }
+
+    /// The CA that signed Envoy's certificate (PEM), when the stack has TLS.
+    pub fn ca_certificate(&self) -> Option<&Path> {
+        self.certificates.as_ref().map(|certificates| certificates.ca.as_path())
     }
 
     pub fn envoy_admin_url(&self) -> String {
@@ -262,7 +326,8 @@ impl Stack {
         &self.binaries
     }
 
-    /// The client the harness uses: no proxy, no redirects, 10 s timeout.
+    /// The client the harness uses: no proxy, no redirects, 10 s timeout;
+    /// with TLS, it trusts the stack's CA and nothing else.
     pub fn http(&self) -> &Client {
         &self.http
     }
@@ -270,9 +335,12 @@ impl Stack {
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        for process in [self.envoy.take(), self.authz.take(), self.demo.take()].into_iter().flatten() {
+        let replicas: Vec<Option<ManagedProcess>> =
+            self.more_authz.iter_mut().map(|replica| replica.process.take()).collect();
+        for process in [self.envoy.take(), self.authz.take()].into_iter().chain(replicas).chain([self.demo.take()]) {
             drop(process);
         }
+        drop(self.database.take());
         let keep = self.keep_data || std::thread::panicking() || std::env::var_os(ENV_KEEP_DATA).is_some();
         if let (true, Some(dir)) = (keep, self.temporary.take()) {
             eprintln!("sekisho-e2e: stack data and logs kept in {}", dir.keep().display());

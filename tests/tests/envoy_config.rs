@@ -15,14 +15,7 @@ fn template() -> String {
 }
 
 fn vars(wasm_path: PathBuf) -> EnvoyVars {
-    EnvoyVars {
-        envoy_port: 18080,
-        envoy_admin_port: 19901,
-        authz_port: 19000,
-        demo_port: 19100,
-        wasm_path,
-        filter_refresh_seconds: EnvoyVars::DEFAULT_FILTER_REFRESH_SECONDS,
-    }
+    EnvoyVars::loopback(18080, 19901, 19000, 19100, &wasm_path)
 }
 
 #[test]

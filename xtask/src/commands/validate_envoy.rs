@@ -15,14 +15,7 @@ pub fn run() -> Result<ExitCode> {
         Some(path) => path.into(),
         None => setup::step("filter build", setup::rust::build_filter)?,
     };
-    let vars = EnvoyVars {
-        envoy_port: 8080,
-        envoy_admin_port: 9901,
-        authz_port: 9000,
-        demo_port: 9100,
-        wasm_path: wasm,
-        filter_refresh_seconds: EnvoyVars::DEFAULT_FILTER_REFRESH_SECONDS,
-    };
+    let vars = EnvoyVars::loopback(8080, 9901, 9000, 9100, &wasm);
     let dir = workspace::state_dir().join("envoy");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let config = dir.join("validate.yaml");
