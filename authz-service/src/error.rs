@@ -193,6 +193,7 @@ impl From<sqlx::Error> for Error {
                 Error::Unavailable(format!("database: {e}"))
             }
             ref contended if crate::storage::is_contention(contended) => Error::Unavailable(format!("database: {e}")),
+            ref down if crate::storage::is_unavailable(down) => Error::Unavailable(format!("database: {e}")),
             other => Error::Internal(anyhow::Error::new(other).context("database")),
         }
     }

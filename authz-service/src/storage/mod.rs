@@ -126,6 +126,17 @@ pub fn is_contention(e: &sqlx::Error) -> bool {
     matches!(&*code, "5" | "6" | "261" | "262" | "517" | "40001" | "40P01" | "53300" | "57P01" | "57P03")
 }
 
+/// Whether `e` says the database cannot serve us now rather than that a query
+/// was wrong: a PostgreSQL connection failure (class 08), shutdown or
+/// failover (57P01–57P03), exhausted resources (class 53), or a database
+/// that is not there (3D000, e.g. dropped under a running service).
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    let Some(code) = e.as_database_error().and_then(|d| d.code()) else {
+        return false;
+    };
+    code.starts_with("08") || code.starts_with("53") || matches!(&*code, "3D000" | "57P01" | "57P02" | "57P03")
+}
+
 /// `mode=rwc` creates the database file but not its directory.
 fn create_sqlite_parent_dir(url: &str) -> Result<(), sqlx::Error> {
     let rest = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
