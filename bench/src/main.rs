@@ -275,7 +275,7 @@ fn render(ports: &Ports, issuer: &str, audience: &str, jwks: &str, wasm: &Path, 
 
 /// Polls `url` (POST tools/list) until it answers 200, for up to 30 s.
 fn wait_for(url: &str, headers: &[(&str, String)]) -> Result<()> {
-    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(2)).build()?;
+    let client = sekisho_e2e::http::client_builder().timeout(Duration::from_secs(2)).build()?;
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut last = String::new();
     while Instant::now() < deadline {

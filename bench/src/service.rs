@@ -86,13 +86,14 @@ impl ServiceBench<'_> {
         let port = free_port()?;
         let issuer = format!("http://127.0.0.1:{port}");
         let dir = self.work.join("service-sekisho");
+        std::fs::create_dir_all(&dir)?;
         let env = [
             ("PUBLIC_BASE_URL", issuer.clone()),
             ("SEKISHO_LISTEN", format!("127.0.0.1:{port}")),
             ("SEKISHO_DATA_DIR", dir.join("data").display().to_string()),
             ("RUST_LOG", "warn".to_owned()),
             // Measured here is the work of answering; the limits would answer 429.
-            ("SEKISHO_RATE_LIMITS", "off".to_owned()),
+            ("SEKISHO_RATE_LIMIT", "off".to_owned()),
         ];
         let cli = |args: &[&str]| -> Result<String> {
             let out = clean_command(self.authz).envs(env.iter().map(|(k, v)| (k, v))).args(args).output()?;
@@ -141,7 +142,9 @@ impl ServiceBench<'_> {
             .env("CLIENT_ID", id)
             .env("CLIENT_SECRET", secret)
             .env("NODE_ENV", "production");
-        let process = ManagedProcess::spawn("oidc-provider-bench", cmd, &self.work.join("service-reference"))?;
+        let logs = self.work.join("service-reference");
+        std::fs::create_dir_all(&logs)?;
+        let process = ManagedProcess::spawn("oidc-provider-bench", cmd, &logs)?;
         let basic = STANDARD.encode(format!("{id}:{secret}"));
         let target = discover("oidc_provider", &issuer, basic, resource)?;
         Ok((process, target))
@@ -149,7 +152,7 @@ impl ServiceBench<'_> {
 }
 
 fn client() -> Result<reqwest::blocking::Client> {
-    Ok(reqwest::blocking::Client::builder().timeout(Duration::from_secs(5)).build()?)
+    Ok(sekisho_e2e::http::client_builder().timeout(Duration::from_secs(5)).build()?)
 }
 
 /// Waits for the discovery document and reads the endpoints from it.

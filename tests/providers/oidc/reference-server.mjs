@@ -33,8 +33,11 @@ const provider = new Provider(issuer, {
     response_types: [],
     redirect_uris: [],
     token_endpoint_auth_method: 'client_secret_basic',
+    id_token_signed_response_alg: 'ES256',
     scope,
   }],
+  // Its only key is an ES256 key; RS256 (the default) would have none.
+  clientDefaults: { id_token_signed_response_alg: 'ES256' },
   jwks: { keys: [{ ...ec, kid: crypto.randomUUID(), use: 'sig', alg: 'ES256' }] },
   scopes: scope.split(' '),
   features: {
