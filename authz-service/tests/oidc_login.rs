@@ -24,6 +24,20 @@ use sekisho_authz::clients::registration;
 use serde_json::json;
 use url::Url;
 
+/// The value of one series in `/metrics` (0 when it has not appeared yet).
+async fn metric(server: &Server, series: &str) -> f64 {
+    let text = get(server, "/metrics", None).await.text;
+    text.lines()
+        .find_map(|line| line.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+        .map_or(0.0, |value| value.parse().expect("a number"))
+}
+
+const BREAKER_STATE: &str = r#"sekisho_authz_identity_provider_breaker_state{provider="oidc"}"#;
+
+fn breaker_moves(from: &str, to: &str) -> String {
+    format!(r#"sekisho_authz_identity_provider_breaker_transitions_total{{provider="oidc",from="{from}",to="{to}"}}"#)
+}
+
 #[tokio::test]
 async fn login_through_a_real_oidc_provider_and_its_refusals() {
     on_each_backend(|env| async move {
@@ -191,6 +205,8 @@ async fn the_breaker_opens_when_the_provider_stops_and_closes_when_it_is_back() 
         assert_eq!(events(&t, "breaker.opened").await.len(), 1);
         let h = health(&server).await;
         assert_eq!((h["status"].as_str(), h["provider"]["breaker"].as_str()), (Some("degraded"), Some("open")));
+        assert_eq!(metric(&server, BREAKER_STATE).await, 2.0, "the gauge reads open");
+        assert_eq!(metric(&server, &breaker_moves("closed", "open")).await, 1.0);
 
         // Open: a new login fails fast, back at the client with
         // temporarily_unavailable and Retry-After.
@@ -243,6 +259,10 @@ async fn the_breaker_opens_when_the_provider_stops_and_closes_when_it_is_back() 
         assert_eq!(opened.actor, "system");
         let h = health(&server).await;
         assert_eq!((h["status"].as_str(), h["provider"]["breaker"].as_str()), (Some("ok"), Some("closed")));
+        assert_eq!(metric(&server, BREAKER_STATE).await, 0.0, "the gauge reads closed");
+        for (from, to) in [("closed", "open"), ("open", "half_open"), ("half_open", "closed")] {
+            assert_eq!(metric(&server, &breaker_moves(from, to)).await, 1.0, "{from} -> {to}");
+        }
         let unavailable = events(&t, "login.failed").await;
         assert!(unavailable.iter().any(|e| e.reason.as_deref() == Some("identity provider unavailable")));
     })
