@@ -46,7 +46,9 @@ fn start(env: &TestEnv, port: u16) -> Child {
         .env("SEKISHO_API_KEY_USAGE_FLUSH_SECS", "300")
         // A burst from one client is the point here, not what the limiter is for.
         .env("SEKISHO_RATE_LIMIT", "off")
-        .env("RUST_LOG", "warn")
+        // Structured logs, as a log pipeline reads them.
+        .env("SEKISHO_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info,sqlx=warn")
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -203,6 +205,24 @@ async fn sigterm_lets_requests_in_flight_finish_and_writes_what_is_pending() {
         let after = api_keys::list(&t.app.db).await.unwrap();
         assert_eq!(after[0].use_count, KEY_CHECKS);
         assert!(after[0].last_used_at.is_some());
+
+        // The logs: one JSON object per line, telling the story, and no secret.
+        let log = std::fs::read_to_string(env.dir.path().join("service.log")).unwrap();
+        let messages: Vec<String> = log
+            .lines()
+            .map(|line| {
+                let entry: Value = serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+                entry["message"].as_str().unwrap_or_default().to_owned()
+            })
+            .collect();
+        for expected in
+            ["sekisho-authz listening", "SIGTERM received; finishing requests in flight", "sekisho-authz stopped"]
+        {
+            assert!(messages.iter().any(|m| m == expected), "no {expected:?} in {messages:?}");
+        }
+        for secret in [machine.client_secret.as_deref().unwrap(), key.api_key.as_str(), "eyJ"] {
+            assert!(!log.contains(secret), "the log holds a secret");
+        }
         eprintln!(
             "{:?}: {} of {REQUESTS} answered (all 200), {finished_after_signal} after SIGTERM; \
              exit 0 after {stopped_after:?}; port refused {refused_at:?} after SIGTERM",
