@@ -531,10 +531,10 @@ impl Inner {
     /// when a refetch fails.
     async fn jwks(&self, app: &App, metadata: &Metadata, refresh: bool) -> Result<Arc<KeySet>, Upstream> {
         let cached = self.jwks.read().ok().and_then(|j| j.clone());
-        if let Some((keys, fetched_at)) = &cached {
-            if !refresh || fetched_at.elapsed() < JWKS_REFETCH_INTERVAL {
-                return Ok(keys.clone());
-            }
+        if let Some((keys, fetched_at)) = &cached
+            && (!refresh || fetched_at.elapsed() < JWKS_REFETCH_INTERVAL)
+        {
+            return Ok(keys.clone());
         }
         let fetch = async {
             let url = Url::parse(&metadata.jwks_uri).map_err(|e| Upstream::Down(e.to_string()))?;
@@ -619,9 +619,9 @@ impl Inner {
 enum Finish {
     Upstream(Upstream),
     IdToken(IdTokenError),
-    Internal(String),
     /// The subject already belongs to a user who logged in at another issuer.
     OtherIssuer,
+    Internal(String),
 }
 
 impl Finish {
