@@ -11,7 +11,8 @@
 //!
 //! Then the provider is stopped: after the breaker's threshold a login fails
 //! at once (`temporarily_unavailable`, `Retry-After`), while the tokens from
-//! the browser login, a refresh and `/mcp/demo` keep working through Envoy.
+//! the browser login, a refresh, client credentials and `/mcp/demo` keep
+//! working through Envoy.
 //! The provider comes back: half-open, closed, and the browser login works
 //! again. Every transition is in the audit log.
 
@@ -162,6 +163,30 @@ fn authorize_url(stack: &Stack, client_id: &str) -> String {
     .to_string()
 }
 
+/// An operator-registered machine client gets a token through Envoy: (client id, token).
+fn client_credentials_token(stack: &Stack) -> (String, String) {
+    let args = ["clients", "register", "--name", "batch", "--confidential", "--grant-type", "client_credentials"];
+    let registered: Value = serde_json::from_str(
+        &stack.authz_cli(&[&args[..], &["--scope", "mcp:read mcp:write", "--json"]].concat()).unwrap(),
+    )
+    .unwrap();
+    let (id, secret) = (registered["client_id"].as_str().unwrap(), registered["client_secret"].as_str().unwrap());
+    let response = stack
+        .http()
+        .post(format!("{}/oauth/token", stack.base_url()))
+        .basic_auth(id, Some(secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form_encode(&[
+            ("grant_type", "client_credentials"),
+            ("resource", &format!("{}/mcp/demo", stack.base_url())),
+        ]))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200, "client_credentials while the provider is down");
+    let token = response.json::<Value>().unwrap()["access_token"].as_str().unwrap().to_owned();
+    (id.to_owned(), token)
+}
+
 fn health(stack: &Stack) -> Value {
     stack.http().get(format!("{}/health", stack.authz_url())).send().unwrap().json().unwrap()
 }
@@ -259,6 +284,8 @@ fn a_user_logs_in_upstream_in_a_browser_and_mcp_keeps_working_while_the_provider
     let refreshed_token = refreshed["access_token"].as_str().unwrap();
     assert_ne!(refreshed_token, access_token);
     assert_eq!(whoami(&stack, refreshed_token), user);
+    let machine = client_credentials_token(&stack);
+    assert_eq!(whoami(&stack, &machine.1), machine.0, "a client_credentials token is its client's");
 
     // 3. The provider is back; after the cool-down a login is the trial
     // (half-open), it succeeds (closed), in the browser like the first.
