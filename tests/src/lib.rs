@@ -22,6 +22,7 @@ pub mod forge;
 pub mod http;
 pub mod mcp;
 pub mod oauth;
+pub mod oidc_provider;
 pub mod options;
 pub mod ports;
 pub mod postgres;
@@ -33,6 +34,7 @@ mod wait;
 
 pub use binaries::Binaries;
 pub use mcp::{McpResponse, McpSession};
+pub use oidc_provider::{OidcProvider, OidcProviderOptions};
 pub use options::{Instance, StackOptions};
 pub use ports::Ports;
 pub use stack::{LogFile, Stack};
