@@ -42,6 +42,15 @@ struct Cli {
     /// Where that provider listens; its issuer is http://127.0.0.1:<port>.
     #[arg(long, env = "SEKISHO_OIDC_PROVIDER_PORT", default_value_t = 9400)]
     oidc_provider_port: u16,
+    /// Serve HTTPS on Envoy's listener, with a certificate from a CA made at
+    /// start-up in .sekisho/tls (trust ca.pem there); the issuer becomes https://.
+    #[arg(long, env = "SEKISHO_TLS")]
+    tls: bool,
+    /// sekisho-authz replicas behind Envoy, round robin (more than one needs
+    /// DATABASE_URL=postgresql://…); the first listens on --authz-port, the
+    /// others on free ports.
+    #[arg(long, default_value_t = 1)]
+    authz_replicas: usize,
 }
 
 /// Service settings taken from this environment, for a stack that talks to
@@ -72,7 +81,11 @@ fn run(cli: Cli, signals: &libc::sigset_t) -> Result<()> {
     if cli.oidc_provider {
         let started = OidcProvider::start(OidcProviderOptions {
             port: cli.oidc_provider_port,
-            redirect_uri: format!("http://127.0.0.1:{}/oauth/callback", cli.envoy_port),
+            redirect_uri: format!(
+                "{}://127.0.0.1:{}/oauth/callback",
+                if cli.tls { "https" } else { "http" },
+                cli.envoy_port
+            ),
             test_only_misbehaviour: false,
             data_dir: Some(data_dir.join("oidc-provider")),
         })?;
@@ -88,6 +101,9 @@ fn run(cli: Cli, signals: &libc::sigset_t) -> Result<()> {
         }),
         data_dir: Some(data_dir.clone()),
         database_url: cli.database_url,
+        tls: cli.tls,
+        tls_dir: Some(xtask::workspace::state_dir().join("tls")),
+        authz_replicas: cli.authz_replicas,
         admin_token: std::env::var("SEKISHO_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()),
         authz_env,
         ..StackOptions::default()
@@ -153,7 +169,7 @@ Sekisho is up.
   logs              {logs}
 
 Try it from another shell:
-
+{trust}
   set -a; . {env_file}; set +a
   MCP={base}/mcp/demo
   H=(-H 'content-type: application/json' -H 'accept: application/json, text/event-stream')
@@ -181,6 +197,10 @@ Ctrl-C stops everything."#,
         logs = stack.log_dir().display(),
         env_file = env_file.display(),
         authz = authz.display(),
+        trust = match stack.ca_certificate() {
+            Some(ca) => format!("\n  export CURL_CA_BUNDLE={}   # TLS: curl trusts the stack's CA\n", ca.display()),
+            None => String::new(),
+        },
     )
 }
 
