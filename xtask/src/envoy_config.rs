@@ -57,6 +57,14 @@ pub struct McpRateLimit {
     pub max_credentials: u32,
 }
 
+impl McpRateLimit {
+    /// How long one request's token takes to come back: Envoy refills the
+    /// bucket continuously, `requests` per `window_seconds`.
+    pub fn retry_after_seconds(&self) -> u32 {
+        self.window_seconds.div_ceil(self.requests.max(1)).max(1)
+    }
+}
+
 impl Default for McpRateLimit {
     fn default() -> Self {
         McpRateLimit { requests: 600, window_seconds: 60, max_credentials: 10_000 }
@@ -156,6 +164,7 @@ impl EnvoyVars {
             "MCP_RATE_LIMIT_REQUESTS" => self.mcp_rate_limit.requests.to_string(),
             "MCP_RATE_LIMIT_WINDOW_SECONDS" => self.mcp_rate_limit.window_seconds.to_string(),
             "MCP_RATE_LIMIT_MAX_CREDENTIALS" => self.mcp_rate_limit.max_credentials.to_string(),
+            "MCP_RATE_LIMIT_RETRY_AFTER_SECONDS" => self.mcp_rate_limit.retry_after_seconds().to_string(),
             "TLS_CERT_CHAIN" => self.tls.as_ref()?.cert_chain.to_string_lossy().into_owned(),
             "TLS_PRIVATE_KEY" => self.tls.as_ref()?.private_key.to_string_lossy().into_owned(),
             _ => return None,
