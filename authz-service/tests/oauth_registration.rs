@@ -99,7 +99,9 @@ async fn metadata_is_the_same_document_under_every_name() {
 #[tokio::test]
 async fn registration_is_lenient_in_form_and_strict_in_substance() {
     on_each_backend(|env| async move {
-        let t = env.open().await;
+        // Eighteen registrations from one address, more than the default
+        // per-IP budget; rate limits have their own tests (rate_limits.rs).
+        let t = env.open_with(&[("SEKISHO_RATE_LIMIT_REGISTER", "off")]).await;
         let server = serve(&t.app).await;
         // The TypeScript SDK's minimal body: RFC 7591 defaults.
         let minimal = register(&server, json!({ "redirect_uris": [CALLBACK] })).await;
