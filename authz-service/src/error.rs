@@ -194,6 +194,11 @@ impl From<sqlx::Error> for Error {
             }
             ref contended if crate::storage::is_contention(contended) => Error::Unavailable(format!("database: {e}")),
             ref down if crate::storage::is_unavailable(down) => Error::Unavailable(format!("database: {e}")),
+            // Only a request can bring a NUL, which PostgreSQL text cannot hold
+            // (SQLSTATE 22021): the client's mistake, wherever it was not caught first.
+            ref nul if nul.as_database_error().and_then(|d| d.code()).as_deref() == Some("22021") => {
+                Error::invalid_request("the request holds a character that cannot be stored (a null byte)")
+            }
             other => Error::Internal(anyhow::Error::new(other).context("database")),
         }
     }

@@ -80,12 +80,17 @@ impl Params {
         Params { pairs: form_urlencoded::parse(bytes).into_owned().collect() }
     }
 
-    /// A parameter that may appear at most once; `invalid_request` if repeated.
+    /// A parameter that may appear at most once; `invalid_request` if repeated
+    /// or if it holds a NUL, which no OAuth parameter has and PostgreSQL
+    /// cannot store or compare.
     pub fn one(&self, name: &str) -> Result<Option<&str>> {
         let mut values = self.values(name);
         let first = values.next();
         if values.next().is_some() {
             return Err(Error::invalid_request(format!("`{name}` must not be repeated")));
+        }
+        if first.is_some_and(|v| v.contains('\0')) {
+            return Err(Error::invalid_request(format!("`{name}` must not contain a null byte")));
         }
         Ok(first)
     }

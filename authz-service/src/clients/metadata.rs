@@ -345,7 +345,11 @@ fn optional_text(field: &str, value: Option<String>) -> Result<Option<String>, M
 /// `client_uri`, `logo_uri` and the like: http(s) URLs, recorded, never fetched.
 fn web_uri(field: &str, value: Option<String>) -> Result<Option<String>, MetadataError> {
     let Some(v) = value else { return Ok(None) };
-    let ok = v.len() <= MAX_URI && url::Url::parse(&v).is_ok_and(|u| matches!(u.scheme(), "https" | "http"));
+    // The URL parser would quietly drop or encode whitespace and control
+    // characters; the string we store and show must be the one it checked.
+    let ok = v.len() <= MAX_URI
+        && !v.chars().any(|c| c.is_control() || c.is_whitespace())
+        && url::Url::parse(&v).is_ok_and(|u| matches!(u.scheme(), "https" | "http"));
     if ok { Ok(Some(v)) } else { Err(MetadataError::metadata(format!("{field} must be an http or https URL"))) }
 }
 

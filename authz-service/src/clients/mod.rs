@@ -101,7 +101,9 @@ impl Client {
 
 /// The live client `client_id` names; `invalid_client` if there is none.
 pub async fn find(app: &App, client_id: &str) -> Result<Client> {
-    if client_id.is_empty() || client_id.len() > MAX_CLIENT_ID {
+    // No client id we issue has a control character, and PostgreSQL cannot
+    // even compare a text with a NUL in it: such an id is unknown, not a fault.
+    if client_id.is_empty() || client_id.len() > MAX_CLIENT_ID || client_id.chars().any(char::is_control) {
         return Err(Error::invalid_client("unknown client"));
     }
     if cimd::Resolver::is_document_url(client_id) {

@@ -80,7 +80,7 @@ async fn decide(
 ) -> Response {
     let actor = Actor::user(ip);
     let step = match body
-        .map_err(|e| Error::invalid_request(e.body_text()))
+        .map_err(Error::from)
         .and_then(|body| Params::from_body(&headers, &body))
     {
         Ok(form) => authorize::decide(&app, &form, cookie(&headers), &actor).await,

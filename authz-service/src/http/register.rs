@@ -72,7 +72,7 @@ async fn delete(
 }
 
 fn registration_request(body: Result<Bytes, BytesRejection>) -> Result<RegistrationRequest> {
-    let body = body.map_err(|e| Error::invalid_request(e.body_text()))?;
+    let body = body.map_err(Error::from)?;
     let value: serde_json::Value =
         serde_json::from_slice(&body).map_err(|_| Error::invalid_request("the body is not valid JSON"))?;
     if !value.is_object() {

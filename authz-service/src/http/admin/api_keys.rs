@@ -11,7 +11,6 @@
 //!   most 7 days), so clients can switch over without an outage.
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -22,7 +21,7 @@ use crate::api_keys::{self, ApiKeyInfo, ApiKeySpec, CreatedApiKey, Expiry};
 use crate::app::App;
 use crate::error::{Error, Result};
 use crate::http::admin::auth::AdminActor;
-use crate::http::extract::{Json, Path};
+use crate::http::extract::{Body, Json, Path};
 
 pub fn routes() -> Router<App> {
     Router::new()
@@ -108,7 +107,7 @@ async fn rotate(
     State(app): State<App>,
     AdminActor(actor): AdminActor,
     Path(id): Path<String>,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response> {
     // Read by hand so that a bodiless POST works as well as JSON.
     let body: RotateBody = if body.iter().all(u8::is_ascii_whitespace) {

@@ -1,7 +1,6 @@
 //! `/admin/v1/keys`: list the signing keys and rotate them.
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
@@ -9,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::app::App;
 use crate::error::{Error, Result};
 use crate::http::admin::auth::AdminActor;
+use crate::http::extract::Body;
 use crate::keys::KeySource;
 use crate::keys::stored::{self, KeyInfo, Rotation};
 
@@ -43,7 +43,11 @@ struct RotateRequest {
     force: bool,
 }
 
-async fn rotate(State(app): State<App>, AdminActor(actor): AdminActor, body: Bytes) -> Result<axum::Json<Rotation>> {
+async fn rotate(
+    State(app): State<App>,
+    AdminActor(actor): AdminActor,
+    Body(body): Body,
+) -> Result<axum::Json<Rotation>> {
     // Read by hand so that a bodiless POST (curl -X POST) works as well as JSON.
     let request: RotateRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RotateRequest::default()
