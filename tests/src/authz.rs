@@ -110,7 +110,9 @@ impl Stack {
         if !out.status.success() {
             bail!("sekisho-authz {} failed ({}): {}", args.join(" "), out.status, String::from_utf8_lossy(&out.stderr));
         }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        crate::secret_scan::register_cli_output(args, &stdout);
+        Ok(stdout)
     }
 
     /// Stops the service (Envoy and the filter keep running), to show what
@@ -158,6 +160,7 @@ impl Stack {
         } else {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
+        crate::secret_scan::register_json(&value);
         Ok((status, value))
     }
 

@@ -52,7 +52,7 @@ pub struct Stack {
     pub(crate) http: Client,
     certificates: Option<StackCertificates>,
     // Stopped in this order: the listener first, its upstreams after.
-    envoy: Option<ManagedProcess>,
+    pub(crate) envoy: Option<ManagedProcess>,
     pub(crate) authz: Option<ManagedProcess>,
     /// Service replicas beyond the first (`authz_replicas` > 1).
     pub(crate) more_authz: Vec<Replica>,
@@ -121,6 +121,7 @@ impl Stack {
             Some(token) => token.clone(),
             None => random::hex_token()?,
         };
+        crate::secret_scan::register("admin_token", &admin_token);
         let certificates = match options.tls {
             true => Some(tls::generate(&options.tls_dir.clone().unwrap_or_else(|| data_dir.join("tls")))?),
             false => None,
@@ -186,6 +187,7 @@ impl Stack {
         self.demo = Some(demo);
         self.wait_authz_healthy(&mut authz)?;
         self.authz = Some(authz);
+        crate::secret_scan::register_master_keys(self);
         for replica in 1..self.options.authz_replicas {
             self.start_authz_replica(replica)?;
         }
@@ -233,7 +235,7 @@ impl Stack {
         ManagedProcess::spawn("demo-mcp", cmd, &self.log_dir())
     }
 
-    fn spawn_envoy(&self, config: &Path) -> Result<ManagedProcess> {
+    pub(crate) fn spawn_envoy(&self, config: &Path) -> Result<ManagedProcess> {
         let mut cmd = clean_command(&self.binaries.envoy);
         // --disable-hot-restart: without it every Envoy claims the shared
         // memory and domain socket of base id 0, and a second stack on the
@@ -340,6 +342,7 @@ impl Drop for Stack {
         for process in [self.envoy.take(), self.authz.take()].into_iter().chain(replicas).chain([self.demo.take()]) {
             drop(process);
         }
+        crate::secret_scan::archive(self);
         drop(self.database.take());
         let keep = self.keep_data || std::thread::panicking() || std::env::var_os(ENV_KEEP_DATA).is_some();
         if let (true, Some(dir)) = (keep, self.temporary.take()) {

@@ -5,7 +5,9 @@
 //! Suites today: `cargo test --workspace` (unit, integration and end-to-end
 //! tests; the end-to-end ones start Envoy, the service and the demo server
 //! through the `sekisho-e2e` harness, and the real-client tests run the Python
-//! and TypeScript SDKs and Chromium, which `setup::clients` installs).
+//! and TypeScript SDKs and Chromium, which `setup::clients` installs); last,
+//! the secret scan, which looks for every secret the earlier suites registered
+//! in every log and audit dump they captured (`sekisho_e2e::secret_scan`).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, ExitCode, Stdio};
@@ -43,6 +45,15 @@ pub fn run(extra_cargo_test_args: &[String]) -> Result<ExitCode> {
             return Ok(summarize(&[failed]));
         }
     };
+    // The secret scan reads what this run's suites leave here, and only that.
+    for dir in ["sekisho-secrets", "sekisho-logs"] {
+        let dir = xtask::workspace::target_dir().join(dir);
+        if let Err(e) = std::fs::remove_dir_all(&dir)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            return Err(e).with_context(|| format!("cannot clear {}", dir.display()));
+        }
+    }
     let mut outcomes = Vec::new();
     // The real-client tests' tools. If they cannot be installed, every other
     // suite still runs; those tests then fail saying what is missing.
@@ -79,7 +90,13 @@ fn suites(tools: &Tools, extra_cargo_test_args: &[String]) -> Vec<Suite> {
     for (name, path) in tools.env() {
         cargo_test.env(name, path);
     }
-    vec![Suite { name: "cargo test --workspace", command: cargo_test }]
+    // Last: it scans what every suite before it captured.
+    let mut secret_scan = cargo();
+    secret_scan.args(["test", "-p", "sekisho-e2e", "--test", "secret_scan"]);
+    vec![
+        Suite { name: "cargo test --workspace", command: cargo_test },
+        Suite { name: "secret scan (logs and audit dumps)", command: secret_scan },
+    ]
 }
 
 /// Runs a suite, echoing its stdout while adding up libtest's result lines.
