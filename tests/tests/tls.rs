@@ -104,3 +104,40 @@ fn plain_http_and_untrusted_certificates_are_refused_at_the_tls_port() {
     // And the stack's own client, on the same port, succeeds.
     assert_eq!(stack.http().get(format!("{}{path}", stack.base_url())).send().unwrap().status(), 200);
 }
+
+#[test]
+fn the_python_sdk_completes_the_oauth_flow_over_https_trusting_the_generated_ca() {
+    // Before starting anything: a missing SDK fails at once, saying how to install it.
+    sekisho_e2e::clients::python().unwrap();
+    let options = StackOptions {
+        tls: true,
+        instances: vec![Instance::new("demo", "oauth")],
+        authz_env: vec![("SEKISHO_DEV_LOGIN".into(), "1".into()), ("SEKISHO_DEV_AUTO_CONSENT".into(), "1".into())],
+        ..StackOptions::default()
+    };
+    let stack = Stack::start(options).expect("the stack starts with TLS");
+    let ca = stack.ca_certificate().unwrap().to_string_lossy().into_owned();
+    let url = format!("{}/mcp/demo", stack.base_url());
+
+    // The client's environment is cleared first, so the generated CA is the
+    // only one it trusts (httpx reads SSL_CERT_FILE).
+    let run = stack
+        .run_python_client(
+            "oauth_code.py",
+            &[
+                ("SEKISHO_MCP_URL", &url),
+                ("SEKISHO_REDIRECT_URI", "http://127.0.0.1:33420/callback"),
+                ("SSL_CERT_FILE", &ca),
+            ],
+            std::time::Duration::from_secs(90),
+        )
+        .unwrap();
+    let report = run.expect_ok();
+
+    assert_eq!(report["registrations"], 1, "{report}");
+    assert_eq!(report["authorizations"], 1, "{report}");
+    let tools: Vec<&str> = report["tools"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(tools.contains(&"whoami"), "{report}");
+    assert_eq!(report["whoami"]["headers"]["x-sekisho-auth"], "jwt", "{report}");
+    assert_eq!(report["whoami"]["headers"]["x-sekisho-subject"], "dev-user", "{report}");
+}
