@@ -19,18 +19,21 @@ pub enum ApiKeysCommand {
     Create(CreateArgs),
     /// List keys (their ids and prefixes, never the keys).
     List {
+        /// Print JSON (for scripts) instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Show one key's record (never the key).
     Show {
         id: String,
+        /// Print JSON (for scripts) instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Revoke a key at once.
     Revoke {
         id: String,
+        /// Print JSON (for scripts) instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -40,6 +43,7 @@ pub enum ApiKeysCommand {
         /// How long the old key stays valid, e.g. 1h (at most 7d).
         #[arg(long, value_name = "DURATION", default_value = "0", value_parser = parse_seconds)]
         grace: i64,
+        /// Print JSON (for scripts) instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -59,6 +63,7 @@ pub struct CreateArgs {
     /// Lifetime, e.g. 30d, 12h or 3600 (seconds); without it the key does not expire.
     #[arg(long, value_name = "DURATION", value_parser = parse_seconds)]
     expires_in: Option<i64>,
+    /// Print JSON (for scripts) instead of text.
     #[arg(long)]
     json: bool,
 }

@@ -34,6 +34,7 @@ pub enum AuditCommand {
         /// Only events older than this id (the last id of the previous page).
         #[arg(long)]
         before: Option<i64>,
+        /// Print JSON (for scripts) instead of text.
         #[arg(long)]
         json: bool,
     },

@@ -16,6 +16,7 @@ pub enum ClientsCommand {
     Register(RegisterArgs),
     /// List registered clients (never their secrets).
     List {
+        /// Print JSON (for scripts) instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -23,6 +24,7 @@ pub enum ClientsCommand {
     /// the access tokens issued with them are revoked.
     Revoke {
         client_id: String,
+        /// Print JSON (for scripts) instead of text.
         #[arg(long)]
         json: bool,
     },

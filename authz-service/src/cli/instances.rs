@@ -15,18 +15,21 @@ pub enum InstancesCommand {
     Create(CreateArgs),
     /// List instances.
     List {
+        /// Print JSON (for scripts) instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Show one instance and its policy.
     Show {
         id: String,
+        /// Print JSON (for scripts) instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Delete an instance.
     Delete {
         id: String,
+        /// Print JSON (for scripts) instead of text.
         #[arg(long)]
         json: bool,
     },

@@ -26,6 +26,7 @@ pub enum KeysCommand {
     },
     /// List the stored keys (never their private parts).
     List {
+        /// Print JSON (for scripts) instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -37,6 +38,7 @@ pub enum KeysCommand {
         /// Rows per transaction.
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..=10_000))]
         batch_size: i64,
+        /// Print JSON (for scripts) instead of text.
         #[arg(long)]
         json: bool,
     },
