@@ -68,6 +68,8 @@ pub fn capture_logs() {
 /// Writes the audit table of the database at `url` next to the logs. A test
 /// that failed before creating the table leaves no dump; that is reported.
 pub async fn dump_audit(url: &str, label: &str) {
+    // The test may not have opened the service in this process (CLI tests run the binary).
+    sqlx::any::install_default_drivers();
     let rows = match AnyConnection::connect(url).await {
         Ok(mut conn) => {
             let rows = sekisho_authz::storage::audit_events::list(&mut conn, None, i64::MAX).await;
