@@ -145,6 +145,18 @@ fn a_usage_mistake_is_also_exit_2_and_a_runtime_failure_exit_1() {
     assert!(stderr.starts_with("error: cannot connect to the database (DATABASE_URL)"), "{stderr}");
 }
 
+#[test]
+fn a_port_already_taken_is_exit_1_naming_sekisho_listen() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let data_dir = tempfile::tempdir().unwrap();
+    let output = serve_with(data_dir.path(), port, &[("RUST_LOG", "off")]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with(&format!("error: cannot listen on 127.0.0.1:{port} (SEKISHO_LISTEN): ")), "{stderr}");
+}
+
 /// Every variable the service reads: the configuration is built with a lookup
 /// that records what it is asked for, once bare and once with an upstream
 /// provider (whose settings are read only then).
