@@ -102,10 +102,14 @@ fn as_json(value: &Value) -> Vec<u8> {
 }
 
 #[test]
-fn the_compose_envoy_config_is_the_template_rendered_for_compose() {
-    let committed = read(&envoy_config::compose_config_path());
-    let rendered = envoy_config::render_compose().unwrap();
-    assert!(committed == rendered, "examples/envoy-compose.yaml is stale: run `cargo xtask render-compose`");
+fn the_compose_envoy_configs_are_the_template_rendered_for_compose() {
+    for (path, rendered) in [
+        (envoy_config::compose_config_path(), envoy_config::render_compose().unwrap()),
+        (envoy_config::compose_tls_config_path(), envoy_config::render_compose_tls().unwrap()),
+    ] {
+        let committed = read(&path);
+        assert!(committed == rendered, "{} is stale: run `cargo xtask render-compose`", path.display());
+    }
 }
 
 #[test]
@@ -115,15 +119,65 @@ fn envoy_accepts_the_compose_configuration() {
     });
     let wasm = workspace::filter_wasm();
     assert!(wasm.is_file(), "{} is missing (Envoy's validate mode loads it): run `cargo xtask filter`", wasm.display());
-    // Validate mode loads the module from the path in the configuration: the
-    // compose configuration with only that path pointed at the local build.
-    let vars = EnvoyVars { wasm_path: wasm, ..EnvoyVars::compose() };
+    // Validate mode loads the module and the certificate files from the paths
+    // in the configuration: the compose configurations with only those paths
+    // pointed at the local build and at certificates made here.
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("envoy-compose.yaml");
+    let certificates = sekisho_e2e::tls::generate(&dir.path().join("tls")).unwrap();
     let template = read(&workspace::envoy_template());
-    std::fs::write(&config, envoy_config::render(&template, &vars).unwrap()).unwrap();
-    if let Err(error) = envoy_config::validate(&envoy, &config) {
-        panic!("Envoy refuses the compose configuration:\n{error:#}");
+    for (name, vars) in [
+        ("envoy-compose.yaml", EnvoyVars { wasm_path: wasm.clone(), ..EnvoyVars::compose() }),
+        (
+            "envoy-compose-tls.yaml",
+            EnvoyVars { wasm_path: wasm.clone(), tls: Some(certificates.server.clone()), ..EnvoyVars::compose_tls() },
+        ),
+    ] {
+        let config = dir.path().join(name);
+        std::fs::write(&config, envoy_config::render(&template, &vars).unwrap()).unwrap();
+        if let Err(error) = envoy_config::validate(&envoy, &config) {
+            panic!("Envoy refuses {name}:\n{error:#}");
+        }
+    }
+}
+
+#[test]
+fn the_tls_override_mounts_the_tls_config_and_the_certificates_where_envoy_reads_them() {
+    let base = compose();
+    let tls = yaml(&examples().join("docker-compose.tls.yml"));
+    let mounts = |compose: &Value| -> Vec<(String, String)> {
+        let volumes = compose["services"]["envoy"]["volumes"].as_sequence().unwrap();
+        volumes
+            .iter()
+            .map(|v| match v.as_str() {
+                // Short syntax, source:target[:mode].
+                Some(short) => {
+                    let mut parts = short.split(':');
+                    (parts.next().unwrap().to_owned(), parts.next().unwrap().to_owned())
+                }
+                None => (str_of(&v["source"], "source").to_owned(), str_of(&v["target"], "target").to_owned()),
+            })
+            .collect()
+    };
+    // Compose merges volumes by their target: the override's config mount
+    // replaces the base one only if the targets are the same.
+    let (_, base_target) = mounts(&base).into_iter().find(|(source, _)| source == "./envoy-compose.yaml").unwrap();
+    let tls_mounts = mounts(&tls);
+    assert!(tls_mounts.contains(&("./envoy-compose-tls.yaml".to_owned(), base_target)), "{tls_mounts:?}");
+    assert!(tls_mounts.iter().any(|(_, target)| target == envoy_config::COMPOSE_TLS_DIR), "{tls_mounts:?}");
+
+    let envoy = yaml(&envoy_config::compose_tls_config_path());
+    let socket = &envoy["static_resources"]["listeners"][0]["filter_chains"][0]["transport_socket"];
+    let certificate = &socket["typed_config"]["common_tls_context"]["tls_certificates"][0];
+    for file in [&certificate["certificate_chain"]["filename"], &certificate["private_key"]["filename"]] {
+        let file = str_of(file, "certificate file");
+        assert!(
+            file.starts_with(&format!("{}/", envoy_config::COMPOSE_TLS_DIR)),
+            "{file} is not in the mounted directory"
+        );
+    }
+    for service in ["authz", "authz-setup"] {
+        let issuer = str_of(&tls["services"][service]["environment"]["PUBLIC_BASE_URL"], "PUBLIC_BASE_URL");
+        assert!(issuer.contains(":-https://"), "{service}: the issuer must default to https under TLS: {issuer}");
     }
 }
 

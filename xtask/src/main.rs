@@ -8,7 +8,7 @@
 //! - `validate-envoy`     render `envoy/sekisho.yaml.tmpl` and run
 //!   `envoy --mode validate` on it.
 //! - `render-compose`     render the template for docker-compose into
-//!   `examples/envoy-compose.yaml`.
+//!   `examples/envoy-compose.yaml` and `examples/envoy-compose-tls.yaml`.
 //! - `setup`              only the set-up (tools, builds).
 //! - `filter`             only the deployable filter module (prints its path).
 //! - `bench [-- flags]`   the benchmark (filter vs. no auth vs. jwt_authn).
@@ -23,7 +23,7 @@ const USAGE: &str = "usage: cargo xtask <up|test|validate-envoy|render-compose|s
   up [flags]              run the stack in the foreground until Ctrl-C (flags: up --help)
   test [-- <args>]        set up and run every test suite (args go to cargo test)
   validate-envoy          render envoy/sekisho.yaml.tmpl and validate it with Envoy
-  render-compose          render it for docker-compose into examples/envoy-compose.yaml
+  render-compose          render it for docker-compose into examples/envoy-compose{,-tls}.yaml
   setup                   install and build what the stack and the tests need
   filter                  build only the deployable filter module and print its path
   bench [-- <flags>]      benchmark the filter against no auth and Envoy's jwt_authn

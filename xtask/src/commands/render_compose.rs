@@ -1,7 +1,9 @@
 //! `cargo xtask render-compose`: render `envoy/sekisho.yaml.tmpl` for the
-//! docker-compose stack into `examples/envoy-compose.yaml`. Compose has no
-//! renderer, so the result is committed; `tests/tests/deployment_artifacts.rs`
-//! fails when it is not what this command writes.
+//! docker-compose stack into `examples/envoy-compose.yaml` (plain HTTP) and
+//! `examples/envoy-compose-tls.yaml` (HTTPS, with
+//! `examples/docker-compose.tls.yml`). Compose has no renderer, so the results
+//! are committed; `tests/tests/deployment_artifacts.rs` fails when they are not
+//! what this command writes.
 
 use std::process::ExitCode;
 
@@ -9,9 +11,13 @@ use anyhow::{Context, Result};
 use xtask::envoy_config;
 
 pub fn run() -> Result<ExitCode> {
-    let out = envoy_config::compose_config_path();
-    let rendered = envoy_config::render_compose()?;
-    std::fs::write(&out, rendered).with_context(|| format!("cannot write {}", out.display()))?;
-    println!("wrote {}", out.display());
+    let outputs = [
+        (envoy_config::compose_config_path(), envoy_config::render_compose()?),
+        (envoy_config::compose_tls_config_path(), envoy_config::render_compose_tls()?),
+    ];
+    for (path, rendered) in outputs {
+        std::fs::write(&path, rendered).with_context(|| format!("cannot write {}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
     Ok(ExitCode::SUCCESS)
 }
