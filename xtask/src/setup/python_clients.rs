@@ -1,4 +1,5 @@
-//! The Python MCP SDK for the real-client tests: a virtualenv of its own,
+//! The Python MCP SDK for the real-client tests, and schemathesis for the
+//! test of the service's OpenAPI document: a virtualenv of its own,
 //! `.sekisho/clients-venv`, with `tests/clients/python/requirements.txt`
 //! (every package pinned) installed from PyPI.
 //!
@@ -76,9 +77,10 @@ pub fn ensure() -> Result<PathBuf> {
     Ok(python)
 }
 
-/// `mcp 2.3.0`, as the interpreter sees it.
+/// `mcp 2.3.0, schemathesis 4.32.5`, as the interpreter sees them.
 pub fn sdk_version(python: &std::path::Path) -> Result<String> {
-    let out =
-        output(Command::new(python).args(["-c", "import importlib.metadata as m; print('mcp', m.version('mcp'))"]))?;
+    let script =
+        "import importlib.metadata as m; print(', '.join(p + ' ' + m.version(p) for p in ('mcp', 'schemathesis')))";
+    let out = output(Command::new(python).args(["-c", script]))?;
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
