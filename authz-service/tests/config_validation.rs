@@ -71,6 +71,19 @@ fn each_bad_setting_stops_serve_with_one_line_naming_it() {
         r#"error: SEKISHO_REFRESH_TOKEN_TTL: must be seconds between 60 and 31536000, got "10""#,
     );
     refuses(&[("SEKISHO_MASTER_KEY", "c2hvcnQ=")], "error: SEKISHO_MASTER_KEY: must be base64 of 32 bytes");
+    refuses(
+        &[("SEKISHO_API_KEY_CACHE_SECONDS", "0")],
+        r#"error: SEKISHO_API_KEY_CACHE_SECONDS: must be seconds between 1 and 3600, got "0""#,
+    );
+    refuses(
+        &[
+            ("AUTH0_DOMAIN", "acme.eu.auth0.com"),
+            ("AUTH0_CLIENT_ID", "sekisho"),
+            ("AUTH0_CLIENT_SECRET", "not-a-real-secret"),
+            ("SEKISHO_BREAKER_FAILURES", "many"),
+        ],
+        r#"error: SEKISHO_BREAKER_FAILURES: must be a whole number between 1 and 1000, got "many""#,
+    );
     refuses(&[("JWT_PUBLIC_KEY", "x")], "error: JWT_PRIVATE_KEY: must be set when JWT_PUBLIC_KEY is set");
     refuses(
         &[("AUTH0_DOMAIN", "acme.eu.auth0.com")],

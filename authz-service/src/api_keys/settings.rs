@@ -47,12 +47,10 @@ impl ApiKeySettings {
 }
 
 fn seconds_in(variable: &'static str, value: &str, max: u64) -> Result<u64, ConfigError> {
-    value
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .filter(|s| (1..=max).contains(s))
-        .ok_or_else(|| ConfigError { variable, message: format!("must be seconds between 1 and {max}") })
+    value.trim().parse::<u64>().ok().filter(|s| (1..=max).contains(s)).ok_or_else(|| {
+        let message = format!("must be seconds between 1 and {max}, got {}", crate::config::shown(value));
+        ConfigError { variable, message }
+    })
 }
 
 #[cfg(test)]

@@ -136,12 +136,9 @@ fn number(
 ) -> Result<u64, ConfigError> {
     match get(variable) {
         None => Ok(default),
-        Some(v) => v
-            .trim()
-            .parse::<u64>()
-            .ok()
-            .filter(|n| (min..=max).contains(n))
-            .ok_or_else(|| bad(variable, format!("must be a whole number between {min} and {max}"))),
+        Some(v) => v.trim().parse::<u64>().ok().filter(|n| (min..=max).contains(n)).ok_or_else(|| {
+            bad(variable, format!("must be a whole number between {min} and {max}, got {}", crate::config::shown(&v)))
+        }),
     }
 }
 
