@@ -102,7 +102,10 @@ fn counter(stack: &Stack, name: &str) -> u64 {
         .sum()
 }
 
-fn mcp_status(stack: &Stack, headers: &[(&str, &str)]) -> Option<(u16, bool)> {
+/// An MCP answer's status, and whether it carried `Retry-After`.
+type McpStatus = (u16, bool);
+
+fn mcp_status(stack: &Stack, headers: &[(&str, &str)]) -> Option<McpStatus> {
     let response = stack.mcp_post_with(DEMO, headers, &mcp::initialize_request(1)).ok()?;
     Some((response.status, response.header("retry-after").is_some()))
 }
@@ -124,7 +127,7 @@ fn postgres_stopped_and_restarted_under_load_answers_503_recovers_and_loses_no_a
 
     let stop = AtomicBool::new(false);
     let tokens: Mutex<Vec<(Instant, Option<Answer>)>> = Mutex::new(Vec::new());
-    let mcp: Mutex<Vec<(&str, Option<(u16, bool)>)>> = Mutex::new(Vec::new());
+    let mcp: Mutex<Vec<(&str, Option<McpStatus>)>> = Mutex::new(Vec::new());
     let (down, up, recovered) = thread::scope(|scope| {
         scope.spawn(|| {
             while !stop.load(Ordering::Relaxed) {
@@ -185,7 +188,7 @@ fn postgres_stopped_and_restarted_under_load_answers_503_recovers_and_loses_no_a
 
     let mcp = mcp.into_inner().unwrap();
     for kind in ["jwt", "api_key"] {
-        let statuses: Vec<Option<(u16, bool)>> = mcp.iter().filter(|(k, _)| *k == kind).map(|(_, s)| *s).collect();
+        let statuses: Vec<Option<McpStatus>> = mcp.iter().filter(|(k, _)| *k == kind).map(|(_, s)| *s).collect();
         assert!(statuses.len() > 50, "{kind}: too little traffic ({})", statuses.len());
         assert!(
             statuses.iter().all(|s| matches!(s, Some((200, _)))),
