@@ -31,9 +31,11 @@ use crate::stack::Stack;
 /// Shorter strings are not worth scanning for: they would match by chance.
 pub const MIN_SECRET_LEN: usize = 16;
 
-/// JSON fields whose string values are secrets, wherever they appear in a response.
-pub const SECRET_FIELDS: [&str; 7] =
-    ["access_token", "refresh_token", "id_token", "client_secret", "registration_access_token", "api_key", "code"];
+/// JSON fields whose string values are secrets, wherever they appear in a
+/// response. Not `code`: too common a name; authorization codes are
+/// registered where a test takes them from a redirect.
+pub const SECRET_FIELDS: [&str; 6] =
+    ["access_token", "refresh_token", "id_token", "client_secret", "registration_access_token", "api_key"];
 
 /// Where the registered secrets are: `target/sekisho-secrets/`.
 pub fn secrets_dir() -> PathBuf {

@@ -87,9 +87,10 @@ pub async fn dump_audit(url: &str, label: &str) {
     std::fs::create_dir_all(logs_dir()).and_then(|()| std::fs::write(&path, text)).expect("the audit dump");
 }
 
-/// JSON fields whose string values are secrets, wherever they appear.
-const SECRET_FIELDS: [&str; 7] =
-    ["access_token", "refresh_token", "id_token", "client_secret", "registration_access_token", "api_key", "code"];
+/// JSON fields whose string values are secrets, wherever they appear (not
+/// `code`, too common a name: `oauth::authorize_code` registers codes).
+const SECRET_FIELDS: [&str; 6] =
+    ["access_token", "refresh_token", "id_token", "client_secret", "registration_access_token", "api_key"];
 
 /// Registers the string values of secret-named fields anywhere in `value`.
 pub fn register_json(value: &serde_json::Value) {
