@@ -6,7 +6,7 @@
 //! credential still get the filter's 401, never a 429.
 
 use sekisho_e2e::mcp::{self, McpResponse};
-use sekisho_e2e::{Stack, StackOptions};
+use sekisho_e2e::{Instance, Stack, StackOptions};
 use serde_json::json;
 use xtask::envoy_config::McpRateLimit;
 
@@ -117,4 +117,25 @@ fn after_waiting_retry_after_the_credential_may_send_again() {
     std::thread::sleep(std::time::Duration::from_secs(retry_after));
     let again = initialize(&stack, Some(&alice));
     assert_eq!(again.status, 200, "{again:?}");
+}
+
+#[test]
+fn each_api_key_has_a_budget_of_its_own() {
+    let mcp_rate_limit = McpRateLimit { requests: BUDGET, window_seconds: WINDOW_SECONDS, max_credentials: 100 };
+    let instances = vec![Instance::new("demo", "both")];
+    let stack = Stack::start(StackOptions { mcp_rate_limit, instances, ..StackOptions::default() }).expect("stack");
+    let create = ["api-keys", "create", "--name", "limited", "--instance", "demo", "--scope", "mcp:read mcp:write"];
+    let first = stack.authz_cli(&create).expect("a key").trim().to_owned();
+    let second = stack.authz_cli(&create).expect("a key").trim().to_owned();
+    let with_key = |key: &str| {
+        stack.mcp_post_with(DEMO, &[("x-api-key", key)], &mcp::initialize_request(1)).expect("Envoy answers")
+    };
+    for i in 0..BUDGET {
+        let response = with_key(&first);
+        assert_eq!(response.status, 200, "request {} of {BUDGET}: {}", i + 1, response.body);
+    }
+    let refused = with_key(&first);
+    assert_eq!(refused.status, 429, "{refused:?}");
+    assert!(refused.header("retry-after").is_some(), "{refused:?}");
+    assert_eq!(with_key(&second).status, 200, "another key is another credential");
 }
