@@ -128,6 +128,17 @@ async fn the_cli_filters_the_same_way() {
         assert_eq!(run(&["--user", "alice"]), [4000, 1000]);
         assert_eq!(run(&["--event", "token.issued", "--outcome", "success"]), [3000, 1000]);
         assert_eq!(run(&["--until", "5000", "--limit", "2", "--before", "999999999"]).len(), 2);
+        let bare = Command::new(env!("CARGO_BIN_EXE_sekisho-authz"))
+            .args(["audit", "--since", "1500", "--until", "3500", "--json"])
+            .env_clear()
+            .envs(env.vars())
+            .output()
+            .unwrap();
+        let bare: Value = serde_json::from_slice(&bare.stdout).expect("`audit` alone lists too");
+        assert_eq!(
+            bare.as_array().unwrap().iter().map(|e| e["at"].as_i64().unwrap()).collect::<Vec<_>>(),
+            [3000, 2000]
+        );
         let refused = Command::new(env!("CARGO_BIN_EXE_sekisho-authz"))
             .args(["audit", "list", "--outcome", "maybe"])
             .env_clear()

@@ -107,9 +107,8 @@ pub enum Command {
     /// Mint access tokens for tests and local use.
     #[command(subcommand)]
     Token(token::TokenCommand),
-    /// Read the audit log.
-    #[command(subcommand)]
-    Audit(audit::AuditCommand),
+    /// Read the audit log (`audit --since 1h --client … --json`; `audit list …` is the same).
+    Audit(audit::AuditArgs),
     /// Manage OAuth clients registered by an operator.
     #[command(subcommand)]
     Clients(clients::ClientsCommand),
