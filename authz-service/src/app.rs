@@ -8,6 +8,7 @@ use anyhow::Context;
 
 use crate::api_keys::Activity;
 use crate::audit::Actor;
+use crate::audit_journal::Journal;
 use crate::clients::cimd;
 use crate::config::Config;
 use crate::crypto::field::FieldCipher;
@@ -25,6 +26,9 @@ use crate::storage::Db;
 pub struct App {
     pub config: Arc<Config>,
     pub db: Db,
+    /// Audit events with no other change to commit with, written many per
+    /// transaction (see `audit_journal`).
+    pub journal: Journal,
     pub cipher: FieldCipher,
     pub keys: KeyStore,
     /// Keyed hashes of the secrets we only need to recognise (API keys, client secrets, …).
@@ -59,6 +63,7 @@ impl App {
         }
         Ok(App {
             config: Arc::new(config),
+            journal: Journal::start(db.clone()),
             db,
             cipher,
             keys,

@@ -26,6 +26,7 @@
 pub mod api_keys;
 pub mod app;
 pub mod audit;
+pub mod audit_journal;
 pub mod authorize;
 pub mod cli;
 pub mod clients;

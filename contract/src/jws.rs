@@ -19,7 +19,7 @@ pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 /// Tokens longer than this are refused before any decoding. Ours are ~600 bytes.
 pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
 /// r ‖ s, 32 bytes each (RFC 7518 §3.4).
-const ES256_SIGNATURE_BYTES: usize = 64;
+pub const ES256_SIGNATURE_BYTES: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum JwsError {
@@ -45,6 +45,8 @@ pub enum JwsError {
     BadSignature,
     #[error("token claims are not valid JSON")]
     BadClaims,
+    #[error("the signing key could not sign")]
+    SigningFailed,
 }
 
 #[derive(Debug, Deserialize)]
@@ -147,14 +149,32 @@ impl Parsed<'_> {
 
 /// Signs `claims` as a compact JWS with ES256 under `kid`.
 pub fn sign_es256<T: Serialize>(claims: &T, typ: &str, kid: &str, key: &SigningKey) -> Result<String, JwsError> {
+    sign_es256_with(claims, typ, kid, |signing_input| {
+        let signature: Signature = key.sign(signing_input);
+        let mut raw = [0u8; ES256_SIGNATURE_BYTES];
+        raw.copy_from_slice(&signature.to_bytes());
+        Some(raw)
+    })
+}
+
+/// A compact JWS of `claims` whose signature `sign` makes: the ES256 `r ‖ s`
+/// of the signing input it is given, or `None` if it cannot. For signers
+/// outside this crate (the service signs with a faster implementation); the
+/// token's shape stays defined here.
+pub fn sign_es256_with<T: Serialize>(
+    claims: &T,
+    typ: &str,
+    kid: &str,
+    sign: impl FnOnce(&[u8]) -> Option<[u8; ES256_SIGNATURE_BYTES]>,
+) -> Result<String, JwsError> {
     let header = serde_json::to_vec(&HeaderOut { alg: ES256, typ, kid }).map_err(|_| JwsError::BadHeader)?;
     let payload = serde_json::to_vec(claims).map_err(|_| JwsError::BadClaims)?;
     let mut token = URL_SAFE_NO_PAD.encode(header);
     token.push('.');
     token.push_str(&URL_SAFE_NO_PAD.encode(payload));
-    let signature: Signature = key.sign(token.as_bytes());
+    let signature = sign(token.as_bytes()).ok_or(JwsError::SigningFailed)?;
     token.push('.');
-    token.push_str(&URL_SAFE_NO_PAD.encode(signature.to_bytes()));
+    token.push_str(&URL_SAFE_NO_PAD.encode(signature));
     Ok(token)
 }
 

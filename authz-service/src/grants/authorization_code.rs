@@ -8,9 +8,9 @@
 //! refresh-token family and its access token's `jti`, which the filter learns
 //! through `FilterPolicy.revoked`.
 
+use crate::storage::WriteTx;
 use sekisho_contract::scope::ScopeSet;
 use serde_json::json;
-use sqlx::{Any, Transaction};
 
 use crate::audit::{self, AuditEvent, EventKind};
 use crate::crypto::secret_hash::Purpose;
@@ -108,7 +108,7 @@ pub async fn exchange(ctx: &Context<'_>) -> Result<TokenResponse> {
 
 /// Revokes what the code's first redemption issued, commits that with its
 /// audit row, and returns the refusal for the replay.
-async fn replayed(ctx: &Context<'_>, mut tx: Transaction<'static, Any>, row: &CodeRow, now: i64) -> Result<Error> {
+async fn replayed(ctx: &Context<'_>, mut tx: WriteTx, row: &CodeRow, now: i64) -> Result<Error> {
     const REASON: &str = "authorization code replayed";
     let mut revoked = Vec::new();
     if let Some(family) = &row.family_id {

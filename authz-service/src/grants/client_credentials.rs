@@ -9,7 +9,6 @@
 //! `invalid_target`. No refresh token (RFC 6749 §4.4.3); `offline_access` is
 //! ignored.
 
-use crate::audit;
 use crate::clients::GrantType;
 use crate::error::{Error, Result};
 use crate::grants::{Context, TokenResponse, access_token, issued_event};
@@ -42,10 +41,9 @@ pub async fn grant(ctx: &Context<'_>) -> Result<TokenResponse> {
     let now = now_unix();
     let access = access_token(app, &client.id, &client.id, &audience, &scope, now)?;
     let event = issued_event(actor, GRANT_TYPE, &client.id, &client.id, &access, &audience, None);
-    // The token is handed out only once its audit row is committed.
-    let mut tx = app.db.begin().await?;
-    audit::record(&mut tx, &event).await?;
-    tx.commit().await?;
+    // The token is handed out only once its audit row is committed; it
+    // changes nothing else, so the row may share a transaction with others.
+    app.journal.record(event).await?;
     Ok(TokenResponse {
         scope: access.scope.clone(),
         expires_in: access.expires_in,

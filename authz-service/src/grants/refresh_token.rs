@@ -13,9 +13,9 @@
 //! but never widen them (`invalid_scope`, `invalid_target`); the family keeps
 //! its original grant, so a later refresh may ask for all of it again.
 
+use crate::storage::WriteTx;
 use sekisho_contract::scope::{OFFLINE_ACCESS, ScopeSet};
 use serde_json::json;
-use sqlx::{Any, Transaction};
 
 use crate::audit::{self, AuditEvent, EventKind};
 use crate::crypto::secret_hash::Purpose;
@@ -109,13 +109,7 @@ pub async fn refresh(ctx: &Context<'_>) -> Result<TokenResponse> {
 /// A spent token came back: refuse, and revoke the family unless this looks
 /// like a retry within the grace window. Commits the audit row (and the
 /// revocation) and returns the refusal.
-async fn reused(
-    ctx: &Context<'_>,
-    mut tx: Transaction<'static, Any>,
-    token: &TokenRow,
-    family: &FamilyRow,
-    now: i64,
-) -> Result<Error> {
+async fn reused(ctx: &Context<'_>, mut tx: WriteTx, token: &TokenRow, family: &FamilyRow, now: i64) -> Result<Error> {
     let rotated_at = token.rotated_at.unwrap_or(now);
     // Strictly less: a grace of 0 turns the window off.
     let within_grace = now.saturating_sub(rotated_at) < ctx.app.config.oauth.refresh_reuse_grace;

@@ -13,7 +13,7 @@ use axum::routing::post;
 use serde_json::json;
 
 use crate::app::App;
-use crate::audit::{self, Actor, AuditEvent, EventKind};
+use crate::audit::{Actor, AuditEvent, EventKind};
 use crate::clients::authenticate::{self, Public};
 use crate::error::{Error, ErrorCode, Result};
 use crate::grants::{Context, TokenResponse, authorization_code, client_credentials, refresh_token};
@@ -95,7 +95,7 @@ async fn audit_refusal(app: &App, actor: &Actor, seen: &Seen, error: &Error) {
     if let Some(client_id) = &seen.client_id {
         event = event.with_client(client_id);
     }
-    if let Err(e) = audit::record_alone(&app.db, &event).await {
+    if let Err(e) = app.journal.record(event).await {
         tracing::warn!(error = %e, "could not audit a refused token request");
     }
 }

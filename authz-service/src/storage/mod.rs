@@ -25,12 +25,15 @@ pub mod sealed_fields;
 pub mod signing_keys;
 pub mod users;
 
+use std::ops::{Deref, DerefMut};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::{MigrateError, Migrator};
-use sqlx::{Any, AnyPool, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::config::DatabaseKind;
 
@@ -44,6 +47,43 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Db {
     pool: AnyPool,
     kind: DatabaseKind,
+    /// SQLite has one writer at a time. Writers of this process queue here
+    /// instead of in SQLite's busy handler, which polls with sleeps of up to
+    /// 100 ms: under concurrent token issuance that made the tail latency
+    /// and a third of the throughput. `None` on PostgreSQL.
+    sqlite_writer: Option<Arc<Mutex<()>>>,
+}
+
+/// A write transaction from [`Db::begin`]; used like the `sqlx::Transaction`
+/// it wraps (`&mut tx` is a connection), ended by [`WriteTx::commit`] or drop.
+pub struct WriteTx {
+    tx: Transaction<'static, Any>,
+    /// This process's SQLite write turn, released once the transaction ends.
+    _turn: Option<OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
+}
+
+impl Deref for WriteTx {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        &self.tx
+    }
+}
+
+impl DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
 }
 
 impl Db {
@@ -72,7 +112,8 @@ impl Db {
             // the database file, so setting it once per start is enough.
             sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
         }
-        Ok(Db { pool, kind })
+        let sqlite_writer = (kind == DatabaseKind::Sqlite).then(|| Arc::new(Mutex::new(())));
+        Ok(Db { pool, kind, sqlite_writer })
     }
 
     /// Applies the embedded migrations of this backend.
@@ -94,10 +135,18 @@ impl Db {
     /// A write transaction. On SQLite it takes the write lock up front
     /// (`BEGIN IMMEDIATE`): a deferred transaction that reads first can fail
     /// with SQLITE_BUSY when it later tries to write, without waiting.
-    pub async fn begin(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
-        match self.kind {
-            DatabaseKind::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            DatabaseKind::Postgres => self.pool.begin().await,
+    pub async fn begin(&self) -> Result<WriteTx, sqlx::Error> {
+        match &self.sqlite_writer {
+            Some(writer) => {
+                // Bounded like a pool acquire: a writer that never ends must
+                // not make every other request wait forever.
+                let turn = tokio::time::timeout(ACQUIRE_TIMEOUT, Arc::clone(writer).lock_owned())
+                    .await
+                    .map_err(|_| sqlx::Error::PoolTimedOut)?;
+                let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                Ok(WriteTx { tx, _turn: Some(turn) })
+            }
+            None => Ok(WriteTx { tx: self.pool.begin().await?, _turn: None }),
         }
     }
 

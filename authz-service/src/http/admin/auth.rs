@@ -11,7 +11,7 @@ use axum::response::Response;
 use serde_json::json;
 
 use crate::app::App;
-use crate::audit::{self, Actor, AuditEvent, EventKind};
+use crate::audit::{Actor, AuditEvent, EventKind};
 use crate::crypto::compare::secrets_equal;
 use crate::error::Error;
 
@@ -44,7 +44,7 @@ pub async fn require_admin_token(State(app): State<App>, request: Request, next:
 /// S4); a missing one is just a caller that has not authenticated yet.
 async fn audit_refusal(app: &App, ip: Option<String>, details: serde_json::Value) {
     let event = AuditEvent::failure(EventKind::AdminRefused, &Actor::anonymous(ip), "invalid_token", details);
-    if let Err(e) = audit::record_alone(&app.db, &event).await {
+    if let Err(e) = app.journal.record(event).await {
         tracing::warn!(error = %e, "could not audit a refused admin request");
     }
 }
