@@ -79,10 +79,7 @@ async fn decide(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let actor = Actor::user(ip);
-    let step = match body
-        .map_err(Error::from)
-        .and_then(|body| Params::from_body(&headers, &body))
-    {
+    let step = match body.map_err(Error::from).and_then(|body| Params::from_body(&headers, &body)) {
         Ok(form) => authorize::decide(&app, &form, cookie(&headers), &actor).await,
         Err(e) => Err(e),
     };
