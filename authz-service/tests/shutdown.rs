@@ -5,6 +5,8 @@
 //! the process exits 0 — on SQLite and PostgreSQL.
 
 mod common;
+#[path = "common/oauth.rs"]
+mod oauth;
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -59,7 +61,7 @@ async fn wait_until_healthy(base: &str, child: &mut Child) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         assert!(child.try_wait().unwrap().is_none(), "the service exited during start-up");
-        if let Ok(response) = reqwest::get(format!("{base}/health")).await
+        if let Ok(response) = oauth::http().get(format!("{base}/health")).send().await
             && response.status() == 200
         {
             return;
@@ -109,7 +111,7 @@ async fn sigterm_lets_requests_in_flight_finish_and_writes_what_is_pending() {
         let base = format!("http://127.0.0.1:{port}");
         let mut child = start(&env, port);
         wait_until_healthy(&base, &mut child).await;
-        let http = reqwest::Client::new();
+        let http = oauth::http();
 
         // The filter checks the key a few times; the uses wait in memory.
         for _ in 0..KEY_CHECKS {

@@ -48,7 +48,7 @@ pub fn per_worker(
         if with_filter {
             // Each worker's VM loads its keys on its own tick; use both.
             crate::wait_for(url, headers)?;
-            let client = reqwest::blocking::Client::new();
+            let client = sekisho_e2e::http::client_builder().build()?;
             for _ in 0..200 {
                 let mut req = client.post(url);
                 for (k, v) in headers {

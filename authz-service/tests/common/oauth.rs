@@ -50,7 +50,16 @@ pub async fn serve(app: &App) -> Server {
 }
 
 /// A client that does not follow redirects.
+/// In `cargo test --workspace` reqwest is built with the e2e harness's
+/// `rustls-no-provider` feature, and building a client then panics unless a
+/// provider is installed; alone, this crate's reqwest has no TLS at all.
+/// Installing fails only when one is installed already, which is as good.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 pub fn http() -> reqwest::Client {
+    install_crypto_provider();
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client")
 }
 

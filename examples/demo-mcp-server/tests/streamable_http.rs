@@ -29,6 +29,11 @@ impl Server {
     /// Starts the binary on a free port and reads the bound address from its
     /// "listening" line, so there is no window in which another test takes the port.
     async fn start() -> anyhow::Result<Self> {
+        // In `cargo test --workspace` reqwest (ours and rmcp's) is built with
+        // the e2e harness's `rustls-no-provider` feature; building a client
+        // then panics unless a provider is installed. Installing fails only
+        // when one is installed already, which is as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut child = Command::new(env!("CARGO_BIN_EXE_sekisho-demo-mcp"))
             .args(["--listen", "127.0.0.1:0"])
             .env("RUST_LOG", "warn")
