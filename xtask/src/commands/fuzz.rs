@@ -9,7 +9,9 @@ use anyhow::{Context, Result, bail};
 use xtask::process::{cargo, describe};
 use xtask::workspace;
 
-const TARGETS: [&str; 4] = ["token", "jsonrpc", "request", "decision"];
+/// The filter's token, header and query, JSON-RPC and decision parsing; the
+/// service's request parsing.
+pub const TARGETS: [&str; 5] = ["token", "jsonrpc", "request", "decision", "service_request"];
 
 pub fn run(args: &[String]) -> Result<ExitCode> {
     let seconds: u32 = match args.first() {
@@ -17,17 +19,8 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
         None => 30,
     };
     ensure_cargo_fuzz()?;
-    let fuzz_dir = workspace::root().join("fuzz");
     for target in TARGETS {
-        let mut cmd = cargo();
-        cmd.current_dir(&fuzz_dir).env("RUSTC_BOOTSTRAP", "1").args([
-            "fuzz",
-            "run",
-            target,
-            "--",
-            &format!("-max_total_time={seconds}"),
-            "-print_final_stats=1",
-        ]);
+        let mut cmd = command(target, seconds);
         eprintln!("==> fuzz: {}", describe(&cmd));
         let status = cmd.status().with_context(|| format!("cannot run `{}`", describe(&cmd)))?;
         if !status.success() {
@@ -38,7 +31,21 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn ensure_cargo_fuzz() -> Result<()> {
+/// `cargo fuzz run <target>` for `seconds`, printing libFuzzer's final stats.
+pub fn command(target: &str, seconds: u32) -> Command {
+    let mut cmd = cargo();
+    cmd.current_dir(workspace::root().join("fuzz")).env("RUSTC_BOOTSTRAP", "1").args([
+        "fuzz",
+        "run",
+        target,
+        "--",
+        &format!("-max_total_time={seconds}"),
+        "-print_final_stats=1",
+    ]);
+    cmd
+}
+
+pub fn ensure_cargo_fuzz() -> Result<()> {
     let have = Command::new("cargo").args(["fuzz", "--version"]).output().is_ok_and(|o| o.status.success());
     if have {
         return Ok(());

@@ -5,7 +5,8 @@
 //! Suites today: `cargo test --workspace` (unit, integration and end-to-end
 //! tests; the end-to-end ones start Envoy, the service and the demo server
 //! through the `sekisho-e2e` harness, and the real-client tests run the Python
-//! and TypeScript SDKs and Chromium, which `setup::clients` installs); last,
+//! and TypeScript SDKs and Chromium, which `setup::clients` installs); every
+//! cargo-fuzz target for a bounded time (installing cargo-fuzz); last,
 //! the secret scan, which looks for every secret the earlier suites registered
 //! in every log and audit dump they captured (`sekisho_e2e::secret_scan`).
 
@@ -16,10 +17,14 @@ use anyhow::{Context, Result};
 use xtask::process::{cargo, describe};
 use xtask::setup::{self, Tools};
 
-/// One suite: a command whose stdout carries libtest's `test result:` lines.
+use super::fuzz;
+
+/// One suite: a command whose stdout carries libtest's `test result:` lines,
+/// or (`single`) a command that is one check, passed when it exits 0.
 struct Suite {
     name: &'static str,
     command: Command,
+    single: bool,
 }
 
 #[derive(Default)]
@@ -69,6 +74,11 @@ pub fn run(extra_cargo_test_args: &[String]) -> Result<ExitCode> {
             None
         }
     };
+    // cargo-fuzz for the fuzz suites; if it cannot be installed they fail.
+    if let Err(error) = fuzz::ensure_cargo_fuzz() {
+        eprintln!("error: {error:#}");
+        outcomes.push(Outcome { name: "set-up (cargo-fuzz)", succeeded: false, counts: Counts::default() });
+    }
     for mut suite in suites(&tools, extra_cargo_test_args) {
         for (name, path) in clients.iter().flat_map(|c| c.env()) {
             suite.command.env(name, path);
@@ -93,11 +103,25 @@ fn suites(tools: &Tools, extra_cargo_test_args: &[String]) -> Vec<Suite> {
     // Last: it scans what every suite before it captured.
     let mut secret_scan = cargo();
     secret_scan.args(["test", "-p", "sekisho-e2e", "--test", "secret_scan"]);
-    vec![
-        Suite { name: "cargo test --workspace", command: cargo_test },
-        Suite { name: "secret scan (logs and audit dumps)", command: secret_scan },
-    ]
+    let mut suites = vec![Suite { name: "cargo test --workspace", command: cargo_test, single: false }];
+    // Each fuzz target for a bounded time (SPEC R3); `cargo xtask fuzz N` runs longer.
+    for (target, name) in fuzz::TARGETS.into_iter().zip(FUZZ_SUITE_NAMES) {
+        suites.push(Suite { name, command: fuzz::command(target, FUZZ_SECONDS), single: true });
+    }
+    suites.push(Suite { name: "secret scan (logs and audit dumps)", command: secret_scan, single: false });
+    suites
 }
+
+/// Seconds per fuzz target in the test run: enough to catch a parser that
+/// panics on the shapes the corpus grows into, bounded for CI.
+const FUZZ_SECONDS: u32 = 15;
+const FUZZ_SUITE_NAMES: [&str; 5] = [
+    "fuzz: token (15 s)",
+    "fuzz: jsonrpc (15 s)",
+    "fuzz: request (15 s)",
+    "fuzz: decision (15 s)",
+    "fuzz: service_request (15 s)",
+];
 
 /// Runs a suite, echoing its stdout while adding up libtest's result lines.
 fn run_suite(mut suite: Suite) -> Result<Outcome> {
@@ -116,6 +140,9 @@ fn run_suite(mut suite: Suite) -> Result<Outcome> {
         }
     }
     let status = child.wait().context("waiting for the test run")?;
+    if suite.single {
+        counts = if status.success() { Counts { passed: 1, ..Counts::default() } } else { Counts::default() };
+    }
     Ok(Outcome { name: suite.name, succeeded: status.success() && counts.failed == 0, counts })
 }
 
