@@ -266,27 +266,14 @@ impl Inner {
                 redirect(StatusCode::FOUND, &location, None)
             }
             Err(Finish::Upstream(Upstream::Open { retry_after })) => {
-                let _ = login::fail(app, &pending.id, provider, "identity provider unavailable (breaker open)", actor)
-                    .await;
-                to_client(
-                    app,
-                    &pending,
-                    "temporarily_unavailable",
-                    "the identity provider is unavailable; retry later",
-                    Some(retry_after),
-                )
+                let reason = "identity provider unavailable (breaker open)";
+                let _ = login::fail(app, &pending.id, provider, reason, actor).await;
+                provider_unavailable(app, &pending, retry_after)
             }
             Err(Finish::Upstream(Upstream::Down(why))) => {
-                let _ =
-                    login::fail(app, &pending.id, provider, &format!("identity provider unavailable: {why}"), actor)
-                        .await;
-                to_client(
-                    app,
-                    &pending,
-                    "temporarily_unavailable",
-                    "the identity provider is unavailable; retry later",
-                    Some(DEFAULT_RETRY_AFTER),
-                )
+                let reason = format!("identity provider unavailable: {why}");
+                let _ = login::fail(app, &pending.id, provider, &reason, actor).await;
+                provider_unavailable(app, &pending, DEFAULT_RETRY_AFTER)
             }
             Err(Finish::Upstream(Upstream::Refused(why))) => {
                 let _ =
@@ -656,6 +643,17 @@ fn sanitize_code(code: &str) -> String {
 }
 
 /// The client's redirect URI with an error (RFC 6749 §4.1.2.1, RFC 9207 `iss`).
+/// What the MCP client hears when the provider cannot be reached: try again later.
+fn provider_unavailable(app: &App, pending: &Pending, retry_after: Duration) -> Response {
+    to_client(
+        app,
+        pending,
+        "temporarily_unavailable",
+        "the identity provider is unavailable; retry later",
+        Some(retry_after),
+    )
+}
+
 fn to_client(app: &App, pending: &Pending, code: &str, description: &str, retry_after: Option<Duration>) -> Response {
     let Ok(mut url) = Url::parse(&pending.request.redirect_uri) else {
         return html::error_page(app, &Error::internal(anyhow::anyhow!("stored redirect URI does not parse")));
