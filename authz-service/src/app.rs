@@ -22,8 +22,20 @@ use crate::metrics::Metrics;
 use crate::rate_limit::RateLimits;
 use crate::storage::Db;
 
+/// Everything a request handler needs. Cloned for every request (axum's
+/// `State`, the middleware), so it is one reference count, not one per part.
 #[derive(Clone)]
-pub struct App {
+pub struct App(Arc<Parts>);
+
+impl std::ops::Deref for App {
+    type Target = Parts;
+
+    fn deref(&self) -> &Parts {
+        &self.0
+    }
+}
+
+pub struct Parts {
     pub config: Arc<Config>,
     pub db: Db,
     /// Audit events with no other change to commit with, written many per
@@ -61,7 +73,7 @@ impl App {
         if let Some(oidc) = &config.oidc {
             metrics.breaker_state(oidc.provider, login::oidc::breaker::State::Closed);
         }
-        Ok(App {
+        Ok(App(Arc::new(Parts {
             config: Arc::new(config),
             journal: Journal::start(db.clone()),
             db,
@@ -73,7 +85,7 @@ impl App {
             cimd,
             metrics,
             rate_limits,
-        })
+        })))
     }
 
     /// `PUBLIC_BASE_URL`, byte-exact.

@@ -8,13 +8,17 @@
 //! each caller is answered only once the transaction holding its row has
 //! committed — the rule stays "no token handed out without its audit row".
 //!
-//! If a batch fails, each of its callers writes its event on its own
-//! ([`audit::record_alone`]), so each gets the precise error for its row
-//! (contention, database away) and a bad row cannot fail its neighbours.
+//! If a batch fails because of its rows, each of its callers writes its event
+//! on its own ([`audit::record_alone`]), so a bad row cannot fail its
+//! neighbours. If it fails because the database cannot be reached, every
+//! caller is answered "unavailable" at once: writing alone would only wait
+//! for the pool a second time, holding the request for twice the pool's
+//! timeout before its 503.
 
 use tokio::sync::{mpsc, oneshot};
 
 use crate::audit::{self, AuditEvent};
+use crate::error::Error;
 use crate::storage::{self, Db};
 use crate::time::now_unix;
 
@@ -26,8 +30,17 @@ const BATCH: usize = 256;
 struct Pending {
     at: i64,
     event: AuditEvent,
-    /// `true` once the row is committed; `false` if the batch failed.
-    committed: oneshot::Sender<bool>,
+    committed: oneshot::Sender<Outcome>,
+}
+
+/// What became of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Committed,
+    /// The database could not be reached (pool timeout, connection lost, shut down).
+    Unavailable,
+    /// Anything else: each row is retried alone.
+    Failed,
 }
 
 /// The writer's queue. Cloning is cheap; the writer task ends when the last
@@ -47,23 +60,33 @@ impl Journal {
     }
 
     /// Records `event` and returns once its row is committed.
-    pub async fn record(&self, event: AuditEvent) -> Result<(), sqlx::Error> {
+    pub async fn record(&self, event: AuditEvent) -> Result<(), Error> {
         let (committed, answer) = oneshot::channel();
         let pending = Pending { at: now_unix(), event: event.clone(), committed };
-        if self.queue.send(pending).await.is_ok() && answer.await == Ok(true) {
-            return Ok(());
+        if self.queue.send(pending).await.is_ok() {
+            match answer.await {
+                Ok(Outcome::Committed) => return Ok(()),
+                Ok(Outcome::Unavailable) => {
+                    return Err(Error::Unavailable("database: the audit log cannot be written".into()));
+                }
+                Ok(Outcome::Failed) | Err(_) => {}
+            }
         }
-        audit::record_alone(&self.db, &event).await
+        Ok(audit::record_alone(&self.db, &event).await?)
     }
 }
 
 async fn write_batches(db: Db, mut waiting: mpsc::Receiver<Pending>) {
     let mut batch = Vec::with_capacity(BATCH);
     while waiting.recv_many(&mut batch, BATCH).await > 0 {
-        let committed = write(&db, &batch).await.is_ok();
+        let outcome = match write(&db, &batch).await {
+            Ok(()) => Outcome::Committed,
+            Err(e) if storage::is_unreachable(&e) => Outcome::Unavailable,
+            Err(_) => Outcome::Failed,
+        };
         for pending in batch.drain(..) {
             // A caller that went away (its request was cancelled) needs no answer.
-            let _ = pending.committed.send(committed);
+            let _ = pending.committed.send(outcome);
         }
     }
 }

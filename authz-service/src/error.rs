@@ -186,14 +186,10 @@ impl Error {
 
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
-        use sqlx::Error as E;
         match e {
             // The database is unreachable or overloaded: the request was fine.
-            E::PoolTimedOut | E::PoolClosed | E::Io(_) | E::Tls(_) | E::WorkerCrashed => {
-                Error::Unavailable(format!("database: {e}"))
-            }
+            ref down if crate::storage::is_unreachable(down) => Error::Unavailable(format!("database: {e}")),
             ref contended if crate::storage::is_contention(contended) => Error::Unavailable(format!("database: {e}")),
-            ref down if crate::storage::is_unavailable(down) => Error::Unavailable(format!("database: {e}")),
             // Only a request can bring a NUL, which PostgreSQL text cannot hold
             // (SQLSTATE 22021): the client's mistake, wherever it was not caught first.
             ref nul if nul.as_database_error().and_then(|d| d.code()).as_deref() == Some("22021") => {

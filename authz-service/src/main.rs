@@ -10,6 +10,13 @@ use clap::Parser;
 use sekisho_authz::cli::{self, Cli};
 use sekisho_authz::config::Config;
 
+/// mimalloc rather than glibc's malloc: a token request allocates in the
+/// handler, in hyper and in the SQLite worker threads, and glibc's arenas spent
+/// a fifth of the token endpoint's CPU in malloc and free (`perf record`
+/// under `wrk`, docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();

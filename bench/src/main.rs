@@ -35,6 +35,11 @@ struct Args {
     /// wrk connections for the throughput runs.
     #[arg(long, default_value_t = 32)]
     connections: u32,
+    /// Rounds: every throughput run is repeated this many times, the listeners
+    /// interleaved (each round starts one further along the list), and the
+    /// table gives medians and per-round ratios.
+    #[arg(long, default_value_t = 3)]
+    rounds: u32,
     /// Distinct tokens for the cold path. Warm-up uses the second half and the
     /// measured run the first, so no measured token was seen before; each half
     /// is larger than every cache (10,000), so cycling through it never hits.
@@ -95,14 +100,15 @@ fn main() -> Result<()> {
     let (server_cpu, load_cpu) = if cores >= 2 { (Some(0), Some(1)) } else { (None, None) };
     let work = std::env::temp_dir().join(format!("sekisho-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
-    let mut report = Report::new(cores, args.seconds, args.connections);
+    let mut report = Report::new(cores, args.seconds, args.connections, args.rounds);
     let started = Instant::now();
     if args.only.as_deref() != Some("service") {
         filter_bench(&args, &bins, (server_cpu, load_cpu), &work, &mut report)?;
     }
     if args.only.as_deref() != Some("filter") {
         let wrk = Wrk { cpu: load_cpu, seconds: args.seconds, connections: args.connections, work_dir: &work };
-        service::ServiceBench { authz: &bins.authz, server_cpu, wrk, work: &work }.run(&mut report)?;
+        service::ServiceBench { authz: &bins.authz, server_cpu, wrk, work: &work, rounds: args.rounds }
+            .run(&mut report)?;
     }
     report.note(format!("measured in {:.0} s", started.elapsed().as_secs_f64()));
 
@@ -187,46 +193,57 @@ fn filter_bench(
     let cold_half = (args.cold_tokens / 2) as usize;
     let wrk = Wrk { cpu: load_cpu, seconds: args.seconds, connections: args.connections, work_dir: work };
     let none: Vec<(&str, String)> = vec![];
-    let run = |name: &str, path: &str, port: u16, mcp_path: &str, load: Load<'_>, c: Option<u32>| -> Result<Row> {
-        // Warm up (V8's JIT, caches, connections) before measuring.
-        let warm = Wrk { cpu: wrk.cpu, seconds: 2, connections: wrk.connections, work_dir: wrk.work_dir };
+    let run = |name: &str, path: &str, round: u32, port: u16, mcp_path: &str, load: Load<'_>, c: Option<u32>| {
+        // Warm up (V8's JIT, caches, connections) before measuring; the first
+        // round warms longer, as V8 compiles the module lazily.
+        let warm = Wrk { cpu: wrk.cpu, seconds: if round == 0 { 2 } else { 1 }, ..wrk };
         let target = url(port, mcp_path);
         let warm_load = match load {
             Load::BearerFromFile(file, _) => Load::BearerFromFile(file, cold_half),
             same => same,
         };
         warm.run(&target, warm_load, c)?;
-        eprintln!("measuring {name} ({path})…");
+        eprintln!("round {}: measuring {name} ({path})…", round + 1);
         let result = wrk.run(&target, load, c)?;
-        Ok(Row::new(name, path, c.unwrap_or(wrk.connections), result))
+        anyhow::Ok(Row::new(name, path, round, c.unwrap_or(wrk.connections), result))
     };
 
-    report.push(run("no_auth", "hot", ports.no_auth, "/mcp/bench", Load::Same(&none), None)?);
-    report.push(run("wasm_floor", "hot", ports.wasm_floor, "/mcp/bench", Load::Same(&bearer), None)?);
-    report.push(run("jwt_authn", "hot", ports.jwt_authn, "/mcp/bench", Load::Same(&bearer), None)?);
-    report.push(run("jwt_authn_cache", "hot", ports.jwt_authn_cache, "/mcp/bench", Load::Same(&bearer), None)?);
-    report.push(run("sekisho_jwt", "hot", ports.sekisho, "/mcp/bench", Load::Same(&bearer), None)?);
-    match &api_key {
-        Ok(key) => {
-            let header = vec![("X-API-Key", key.clone())];
-            report.push(run("sekisho_api_key", "hot", ports.sekisho, "/mcp/bench-keys", Load::Same(&header), None)?);
+    let api_key_header = match &api_key {
+        Ok(key) => Some(vec![("X-API-Key", key.clone())]),
+        Err(e) => {
+            report.note(format!("sekisho_api_key not measured: {e:#}"));
+            None
         }
-        Err(e) => report.note(format!("sekisho_api_key not measured: {e:#}")),
+    };
+    let cold_load = Load::BearerFromFile(&cold_file, 0);
+    let mut throughput: Vec<(&str, &str, u16, &str, Load<'_>)> = vec![
+        ("no_auth", "hot", ports.no_auth, "/mcp/bench", Load::Same(&none)),
+        ("wasm_floor", "hot", ports.wasm_floor, "/mcp/bench", Load::Same(&bearer)),
+        ("jwt_authn", "hot", ports.jwt_authn, "/mcp/bench", Load::Same(&bearer)),
+        ("jwt_authn_cache", "hot", ports.jwt_authn_cache, "/mcp/bench", Load::Same(&bearer)),
+        ("sekisho_jwt", "hot", ports.sekisho, "/mcp/bench", Load::Same(&bearer)),
+        ("jwt_authn", "cold", ports.jwt_authn, "/mcp/bench", cold_load),
+        ("jwt_authn_cache", "cold", ports.jwt_authn_cache, "/mcp/bench", cold_load),
+        ("sekisho_jwt", "cold", ports.sekisho, "/mcp/bench", cold_load),
+    ];
+    if let Some(header) = &api_key_header {
+        throughput.insert(5, ("sekisho_api_key", "hot", ports.sekisho, "/mcp/bench-keys", Load::Same(header)));
     }
-    report.push(run("jwt_authn", "cold", ports.jwt_authn, "/mcp/bench", Load::BearerFromFile(&cold_file, 0), None)?);
-    report.push(run(
-        "jwt_authn_cache",
-        "cold",
-        ports.jwt_authn_cache,
-        "/mcp/bench",
-        Load::BearerFromFile(&cold_file, 0),
-        None,
-    )?);
-    report.push(run("sekisho_jwt", "cold", ports.sekisho, "/mcp/bench", Load::BearerFromFile(&cold_file, 0), None)?);
-    report.push(run("no_auth", "latency", ports.no_auth, "/mcp/bench", Load::Same(&none), Some(1))?);
-    report.push(run("wasm_floor", "latency", ports.wasm_floor, "/mcp/bench", Load::Same(&bearer), Some(1))?);
-    report.push(run("jwt_authn_cache", "latency", ports.jwt_authn_cache, "/mcp/bench", Load::Same(&bearer), Some(1))?);
-    report.push(run("sekisho_jwt", "latency", ports.sekisho, "/mcp/bench", Load::Same(&bearer), Some(1))?);
+    for round in 0..args.rounds {
+        let n = throughput.len();
+        for i in 0..n {
+            let (name, path, port, mcp_path, load) = throughput[(i + round as usize) % n];
+            report.push(run(name, path, round, port, mcp_path, load, None)?);
+        }
+    }
+    for (name, port, load) in [
+        ("no_auth", ports.no_auth, Load::Same(&none)),
+        ("wasm_floor", ports.wasm_floor, Load::Same(&bearer)),
+        ("jwt_authn_cache", ports.jwt_authn_cache, Load::Same(&bearer)),
+        ("sekisho_jwt", ports.sekisho, Load::Same(&bearer)),
+    ] {
+        report.push(run(name, "latency", 0, port, "/mcp/bench", load, Some(1))?);
+    }
     report.set_envoy_rss_kib(memory::rss_kib(envoy.pid()).ok());
     drop(envoy);
 

@@ -39,21 +39,30 @@ pub struct ServiceBench<'a> {
     pub server_cpu: Option<u32>,
     pub wrk: Wrk<'a>,
     pub work: &'a Path,
+    pub rounds: u32,
 }
 
 impl ServiceBench<'_> {
+    /// Both servers run side by side (the one not measured is idle); each
+    /// round measures one then the other, starting with the other one than
+    /// the round before.
     pub fn run(&self, report: &mut Report) -> Result<()> {
-        {
-            let (_process, target) = self.start_sekisho()?;
-            self.measure(&target, report)?;
+        let (_sekisho, sekisho) = self.start_sekisho()?;
+        let (_reference, reference) = self.start_reference()?;
+        for t in [&sekisho, &reference] {
+            check_token(t)?;
+            check_registration(t)?;
         }
-        let (_process, target) = self.start_reference()?;
-        self.measure(&target, report)
+        for round in 0..self.rounds {
+            let order = if round % 2 == 0 { [&sekisho, &reference] } else { [&reference, &sekisho] };
+            for t in order {
+                self.measure(t, round, report)?;
+            }
+        }
+        Ok(())
     }
 
-    fn measure(&self, t: &Target, report: &mut Report) -> Result<()> {
-        check_token(t)?;
-        check_registration(t)?;
+    fn measure(&self, t: &Target, round: u32, report: &mut Report) -> Result<()> {
         let form =
             format!("grant_type=client_credentials&scope={}&resource={}", urlencode(SCOPE), urlencode(&t.resource));
         let token_headers = vec![
@@ -72,11 +81,11 @@ impl ServiceBench<'_> {
             ("discovery", &discovery, Load::Request { method: "GET", headers: &[], body: "" }),
         ];
         for (path, url, load) in loads {
-            let warm = Wrk { cpu: self.wrk.cpu, seconds: 2, connections: self.wrk.connections, work_dir: self.work };
+            let warm = Wrk { seconds: if round == 0 { 2 } else { 1 }, ..self.wrk };
             warm.run(url, load, None)?;
-            eprintln!("measuring {} ({path})…", t.name);
+            eprintln!("round {}: measuring {} ({path})…", round + 1, t.name);
             let result = self.wrk.run(url, load, None)?;
-            report.push(Row::new(t.name, path, self.wrk.connections, result));
+            report.push(Row::new(t.name, path, round, self.wrk.connections, result));
         }
         Ok(())
     }

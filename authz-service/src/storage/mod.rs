@@ -186,6 +186,14 @@ pub fn is_unavailable(e: &sqlx::Error) -> bool {
     code.starts_with("08") || code.starts_with("53") || matches!(&*code, "3D000" | "57P01" | "57P02" | "57P03")
 }
 
+/// Whether `e` says the database could not be reached at all (rather than
+/// that it refused or failed one statement): no pooled connection in time,
+/// the pool closed, the connection lost, or the server going away.
+pub fn is_unreachable(e: &sqlx::Error) -> bool {
+    use sqlx::Error as E;
+    matches!(e, E::PoolTimedOut | E::PoolClosed | E::Io(_) | E::Tls(_) | E::WorkerCrashed) || is_unavailable(e)
+}
+
 /// `mode=rwc` creates the database file but not its directory.
 fn create_sqlite_parent_dir(url: &str) -> Result<(), sqlx::Error> {
     let rest = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
