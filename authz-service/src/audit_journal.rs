@@ -92,9 +92,8 @@ async fn write_batches(db: Db, mut waiting: mpsc::Receiver<Pending>) {
 }
 
 async fn write(db: &Db, batch: &[Pending]) -> Result<(), sqlx::Error> {
+    let rows: Vec<(i64, &AuditEvent)> = batch.iter().map(|p| (p.at, &p.event)).collect();
     let mut tx = db.begin().await?;
-    for pending in batch {
-        storage::audit_events::insert(&mut tx, pending.at, &pending.event).await?;
-    }
+    storage::audit_events::insert_many(&mut tx, &rows).await?;
     tx.commit().await
 }

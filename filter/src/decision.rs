@@ -289,35 +289,21 @@ impl Gate {
         }
         let audience = resource::resource_uri(&at.issuer, &at.instance);
         let expect = Expectations { issuer: &at.issuer, audience: &audience, now, leeway: self.config.leeway_seconds };
-        let verified = if let Some(hit) = self.tokens.get(token, now) {
+        // A seen token is checked where it lies in the cache, and only what
+        // the grant needs is copied out: almost every request takes this path.
+        if let Some(v) = self.tokens.get(token, now) {
             self.tally.bump(Counter::CacheHit);
-            expect.check_audience_and_time(&hit.claims).map(|()| hit.clone()).map_err(TokenError::Claims)
-        } else {
-            self.tally.bump(Counter::CacheMiss);
-            let result = token::verify(token, &self.keys, verifier, &expect, self.config.max_token_bytes);
-            if let Ok(v) = &result {
+            return granted_or_refused(at, v, &expect, &self.revoked, may_fetch);
+        }
+        self.tally.bump(Counter::CacheMiss);
+        match token::verify(token, &self.keys, verifier, &expect, self.config.max_token_bytes) {
+            Ok(v) => {
+                let result = granted_or_refused(at, &v, &expect, &self.revoked, may_fetch);
                 let valid_until = v.claims.exp.saturating_add(self.config.leeway_seconds);
-                self.tokens.insert(token, v.clone(), valid_until);
+                self.tokens.insert(token, v, valid_until);
+                result
             }
-            result
-        };
-        let verified =
-            verified.and_then(|v| if self.revoked.contains(&v.claims.jti) { Err(TokenError::Revoked) } else { Ok(v) });
-        match verified {
-            Ok(v) => Ok(Authenticated::Grant(at.grant(
-                AuthKind::Jwt,
-                Some(v.claims.sub),
-                Some(v.claims.client_id),
-                v.scopes,
-            ))),
-            Err(TokenError::UnknownKey { .. }) if may_fetch => Ok(Authenticated::UnknownKey),
-            Err(e) => {
-                let counter = match e {
-                    TokenError::Claims(ClaimsError::WrongAudience) => Counter::DeniedWrongAudience,
-                    _ => Counter::DeniedInvalidToken,
-                };
-                Err(at.refuse(Some(BearerError::InvalidToken), &e.to_string(), counter))
-            }
+            Err(e) => refuse_token(at, e, may_fetch),
         }
     }
 
@@ -494,6 +480,37 @@ impl Target {
 
     fn invalid_token(&self, description: &str) -> Refusal {
         self.refuse(Some(BearerError::InvalidToken), description, Counter::DeniedInvalidToken)
+    }
+}
+
+/// The grant for a verified token, unless its audience, time or revocation says no.
+fn granted_or_refused(
+    at: &Target,
+    v: &VerifiedToken,
+    expect: &Expectations<'_>,
+    revoked: &HashSet<String>,
+    may_fetch: bool,
+) -> Result<Authenticated, Refusal> {
+    if let Err(e) = expect.check_audience_and_time(&v.claims) {
+        return refuse_token(at, TokenError::Claims(e), may_fetch);
+    }
+    if revoked.contains(&v.claims.jti) {
+        return refuse_token(at, TokenError::Revoked, may_fetch);
+    }
+    let (sub, client_id) = (v.claims.sub.clone(), v.claims.client_id.clone());
+    Ok(Authenticated::Grant(at.grant(AuthKind::Jwt, Some(sub), Some(client_id), v.scopes.clone())))
+}
+
+fn refuse_token(at: &Target, e: TokenError, may_fetch: bool) -> Result<Authenticated, Refusal> {
+    match e {
+        TokenError::UnknownKey { .. } if may_fetch => Ok(Authenticated::UnknownKey),
+        e => {
+            let counter = match e {
+                TokenError::Claims(ClaimsError::WrongAudience) => Counter::DeniedWrongAudience,
+                _ => Counter::DeniedInvalidToken,
+            };
+            Err(at.refuse(Some(BearerError::InvalidToken), &e.to_string(), counter))
+        }
     }
 }
 

@@ -357,29 +357,23 @@ impl Mcp {
         self.worker.gate.borrow_mut().decide_head(&head, &self.worker.crypto, may_fetch)
     }
 
-    /// Takes the credential out, puts the verified identity in (SPEC F6).
-    ///
-    /// Edits in place: one call per header changed. Rewriting the whole map
-    /// in one call (`set_map_bytes`) makes Envoy remove and re-add every
-    /// header of the request. Client-sent `x-sekisho-*` headers are removed
-    /// by name — which removes every copy — before ours are added; Envoy's
-    /// replace would change only the first copy of a repeated header.
+    /// Takes the credential out, puts the verified identity in (SPEC F6):
+    /// the whole header map is written back in one call.
     fn apply(&self, grant: &Grant) {
-        use proxy_wasm::types::MapType::HttpRequestHeaders;
-        let mut removed: Vec<&str> = Vec::new();
-        for (name, _) in &self.headers {
-            let drop = name == "authorization" || name == "x-api-key" || name.starts_with(identity::PREFIX);
-            if drop && !removed.contains(&name.as_str()) {
-                removed.push(name);
-                let _ = hostcalls::remove_map_value(HttpRequestHeaders, name);
+        let identity = grant.identity_headers();
+        let mut pairs: Vec<(&str, &[u8])> = Vec::with_capacity(self.headers.len() + identity.len());
+        for (name, value) in &self.headers {
+            let credential = name == "authorization" || name == "x-api-key";
+            if credential || name.starts_with(identity::PREFIX) {
+                continue;
+            }
+            match (name.as_str(), &grant.rewritten_path) {
+                (":path", Some(path)) => pairs.push((name, path.as_bytes())),
+                _ => pairs.push((name, value)),
             }
         }
-        if let Some(path) = &grant.rewritten_path {
-            let _ = hostcalls::set_map_value(HttpRequestHeaders, ":path", Some(path));
-        }
-        for (name, value) in grant.identity_headers() {
-            let _ = hostcalls::add_map_value(HttpRequestHeaders, name, &value);
-        }
+        pairs.extend(identity.iter().map(|(n, v)| (*n, v.as_bytes())));
+        let _ = hostcalls::set_map_bytes(proxy_wasm::types::MapType::HttpRequestHeaders, pairs);
     }
 
     fn refuse(&mut self, r: &Refusal) -> Action {

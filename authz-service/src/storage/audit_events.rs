@@ -37,6 +37,41 @@ pub async fn insert(conn: &mut AnyConnection, at: i64, event: &AuditEvent) -> Re
     Ok(())
 }
 
+/// Writes `rows` with one statement: the audit journal's batches, where one
+/// round trip to the database per row cost more than the rows themselves.
+pub async fn insert_many(conn: &mut AnyConnection, rows: &[(i64, &AuditEvent)]) -> Result<(), sqlx::Error> {
+    const COLUMNS: usize = 9;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut sql = String::from(
+        "INSERT INTO audit_events (at, event, actor, client_id, subject, ip, outcome, reason, details) VALUES ",
+    );
+    for i in 0..rows.len() {
+        let first = i * COLUMNS + 1;
+        let placeholders: Vec<String> = (first..first + COLUMNS).map(|n| format!("${n}")).collect();
+        sql.push_str(if i == 0 { "(" } else { ", (" });
+        sql.push_str(&placeholders.join(", "));
+        sql.push(')');
+    }
+    // Only placeholders are generated; every value is bound.
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for (at, event) in rows {
+        query = query
+            .bind(*at)
+            .bind(event.kind.as_str())
+            .bind(event.actor.name.as_str())
+            .bind(event.client_id.as_deref())
+            .bind(event.subject.as_deref())
+            .bind(event.actor.ip.as_deref())
+            .bind(event.outcome.as_str())
+            .bind(event.reason.as_deref())
+            .bind(event.details.to_string());
+    }
+    query.execute(conn).await?;
+    Ok(())
+}
+
 /// The rows that match every filter that is set, newest first; `before` is a
 /// keyset cursor (rows with a smaller id), so paging is stable while events
 /// keep arriving.

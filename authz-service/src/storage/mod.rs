@@ -97,9 +97,12 @@ impl Db {
             // the URL alone, which cannot carry pragmas, so they are set here.
             options = options.max_connections(8).after_connect(|conn, _meta| {
                 Box::pin(async move {
-                    for pragma in
-                        ["PRAGMA busy_timeout = 5000", "PRAGMA foreign_keys = ON", "PRAGMA synchronous = NORMAL"]
-                    {
+                    for pragma in [
+                        "PRAGMA busy_timeout = 5000",
+                        "PRAGMA foreign_keys = ON",
+                        "PRAGMA synchronous = NORMAL",
+                        "PRAGMA mmap_size = 268435456",
+                    ] {
                         sqlx::query(pragma).execute(&mut *conn).await?;
                     }
                     Ok(())

@@ -11,6 +11,10 @@ use xtask::setup;
 
 pub fn run(args: &[String]) -> Result<ExitCode> {
     let tools = setup::all()?;
+    // The load generator (SPEC P1: an established one), and taskset to pin it.
+    if setup::on_path("wrk").is_none() {
+        setup::apt::install(&["wrk"], "the benchmark's load generator")?;
+    }
     setup::rust::build_wasm_floor()?;
     let args = if args.first().map(String::as_str) == Some("--") { &args[1..] } else { args };
     // The service is measured optimised (the stack and the tests run a debug build).
