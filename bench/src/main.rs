@@ -216,33 +216,30 @@ fn filter_bench(
         }
     };
     let cold_load = Load::BearerFromFile(&cold_file, 0);
-    let mut throughput: Vec<(&str, &str, u16, &str, Load<'_>)> = vec![
-        ("no_auth", "hot", ports.no_auth, "/mcp/bench", Load::Same(&none)),
-        ("wasm_floor", "hot", ports.wasm_floor, "/mcp/bench", Load::Same(&bearer)),
-        ("jwt_authn", "hot", ports.jwt_authn, "/mcp/bench", Load::Same(&bearer)),
-        ("jwt_authn_cache", "hot", ports.jwt_authn_cache, "/mcp/bench", Load::Same(&bearer)),
-        ("sekisho_jwt", "hot", ports.sekisho, "/mcp/bench", Load::Same(&bearer)),
-        ("jwt_authn", "cold", ports.jwt_authn, "/mcp/bench", cold_load),
-        ("jwt_authn_cache", "cold", ports.jwt_authn_cache, "/mcp/bench", cold_load),
-        ("sekisho_jwt", "cold", ports.sekisho, "/mcp/bench", cold_load),
+    // (listener, path, port, MCP path, load, connections: None = --connections)
+    let mut runs: Vec<(&str, &str, u16, &str, Load<'_>, Option<u32>)> = vec![
+        ("no_auth", "hot", ports.no_auth, "/mcp/bench", Load::Same(&none), None),
+        ("wasm_floor", "hot", ports.wasm_floor, "/mcp/bench", Load::Same(&bearer), None),
+        ("jwt_authn", "hot", ports.jwt_authn, "/mcp/bench", Load::Same(&bearer), None),
+        ("jwt_authn_cache", "hot", ports.jwt_authn_cache, "/mcp/bench", Load::Same(&bearer), None),
+        ("sekisho_jwt", "hot", ports.sekisho, "/mcp/bench", Load::Same(&bearer), None),
+        ("jwt_authn", "cold", ports.jwt_authn, "/mcp/bench", cold_load, None),
+        ("jwt_authn_cache", "cold", ports.jwt_authn_cache, "/mcp/bench", cold_load, None),
+        ("sekisho_jwt", "cold", ports.sekisho, "/mcp/bench", cold_load, None),
+        ("no_auth", "latency", ports.no_auth, "/mcp/bench", Load::Same(&none), Some(1)),
+        ("wasm_floor", "latency", ports.wasm_floor, "/mcp/bench", Load::Same(&bearer), Some(1)),
+        ("jwt_authn_cache", "latency", ports.jwt_authn_cache, "/mcp/bench", Load::Same(&bearer), Some(1)),
+        ("sekisho_jwt", "latency", ports.sekisho, "/mcp/bench", Load::Same(&bearer), Some(1)),
     ];
     if let Some(header) = &api_key_header {
-        throughput.insert(5, ("sekisho_api_key", "hot", ports.sekisho, "/mcp/bench-keys", Load::Same(header)));
+        runs.insert(5, ("sekisho_api_key", "hot", ports.sekisho, "/mcp/bench-keys", Load::Same(header), None));
     }
     for round in 0..args.rounds {
-        let n = throughput.len();
+        let n = runs.len();
         for i in 0..n {
-            let (name, path, port, mcp_path, load) = throughput[(i + round as usize) % n];
-            report.push(run(name, path, round, port, mcp_path, load, None)?);
+            let (name, path, port, mcp_path, load, c) = runs[(i + round as usize) % n];
+            report.push(run(name, path, round, port, mcp_path, load, c)?);
         }
-    }
-    for (name, port, load) in [
-        ("no_auth", ports.no_auth, Load::Same(&none)),
-        ("wasm_floor", ports.wasm_floor, Load::Same(&bearer)),
-        ("jwt_authn_cache", ports.jwt_authn_cache, Load::Same(&bearer)),
-        ("sekisho_jwt", ports.sekisho, Load::Same(&bearer)),
-    ] {
-        report.push(run(name, "latency", 0, port, "/mcp/bench", load, Some(1))?);
     }
     report.set_envoy_rss_kib(memory::rss_kib(envoy.pid()).ok());
     drop(envoy);
