@@ -316,10 +316,12 @@ impl Gate {
         now: i64,
         may_fetch: bool,
     ) -> Result<Authenticated, Refusal> {
-        if api_key::check_format(key).is_err() {
-            return Err(at.invalid_token("the API key is malformed"));
-        }
+        // Only well-formed keys are ever cached, so a cached key needs no
+        // second format check (its checksum is a CRC over every character).
         let Some(verdict) = self.api_keys.get(key, now) else {
+            if api_key::check_format(key).is_err() {
+                return Err(at.invalid_token("the API key is malformed"));
+            }
             self.tally.bump(Counter::CacheMiss);
             if may_fetch {
                 return Ok(Authenticated::LookupApiKey(key.to_owned()));
@@ -351,6 +353,11 @@ impl Gate {
     /// the service). Returns the time until which it is kept.
     /// `not_after` caps it further (an answer another worker cached earlier).
     pub fn record_api_key(&mut self, key: &str, answer: &VerifyResponse, now: i64, not_after: i64) -> i64 {
+        // The hot path skips the format check for cached keys: keep it true
+        // that only well-formed keys are cached.
+        if api_key::check_format(key).is_err() {
+            return now;
+        }
         let seconds = i64::from(answer.cache_seconds).min(self.config.max_api_key_cache_seconds);
         let mut valid_until = now.saturating_add(seconds).min(not_after);
         let verdict = match &answer.verdict {

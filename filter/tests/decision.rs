@@ -395,6 +395,18 @@ fn a_malformed_api_key_is_refused_without_asking_the_service() {
 }
 
 #[test]
+fn a_malformed_api_key_is_never_cached_even_if_an_answer_is_recorded_for_it() {
+    // A cached key skips the format check, so nothing may put a malformed one there.
+    let mut g = gate();
+    let mut key = api_key();
+    key.replace_range(10..11, if &key[10..11] == "a" { "b" } else { "a" });
+    assert_eq!(g.record_api_key(&key, &valid_answer(&["keys"], "mcp:read mcp:write"), NOW, i64::MAX), NOW);
+    let r = refused(g.decide_head(&with_key("/mcp/keys", &key), &PureRust, true));
+    assert_eq!(r.status, 401);
+    assert!(r.header("www-authenticate").unwrap().contains("malformed"));
+}
+
+#[test]
 fn an_api_key_is_looked_up_once_then_served_from_the_cache_until_the_bound() {
     let mut g = gate();
     let key = api_key();
