@@ -19,22 +19,7 @@ pub struct AuditEventRow {
 }
 
 pub async fn insert(conn: &mut AnyConnection, at: i64, event: &AuditEvent) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO audit_events (at, event, actor, client_id, subject, ip, outcome, reason, details)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(at)
-    .bind(event.kind.as_str())
-    .bind(event.actor.name.as_str())
-    .bind(event.client_id.as_deref())
-    .bind(event.subject.as_deref())
-    .bind(event.actor.ip.as_deref())
-    .bind(event.outcome.as_str())
-    .bind(event.reason.as_deref())
-    .bind(event.details.to_string())
-    .execute(conn)
-    .await?;
-    Ok(())
+    insert_many(conn, &[(at, event)]).await
 }
 
 /// Writes `rows` with one statement: the audit journal's batches, where one
