@@ -293,12 +293,12 @@ impl Gate {
         // the grant needs is copied out: almost every request takes this path.
         if let Some(v) = self.tokens.get(token, now) {
             self.tally.bump(Counter::CacheHit);
-            return granted_or_refused(at, v, &expect, &self.revoked, may_fetch);
+            return granted_or_refused(at, v, &expect, &self.revoked);
         }
         self.tally.bump(Counter::CacheMiss);
         match token::verify(token, &self.keys, verifier, &expect, self.config.max_token_bytes) {
             Ok(v) => {
-                let result = granted_or_refused(at, &v, &expect, &self.revoked, may_fetch);
+                let result = granted_or_refused(at, &v, &expect, &self.revoked);
                 let valid_until = v.claims.exp.saturating_add(self.config.leeway_seconds);
                 self.tokens.insert(token, v, valid_until);
                 result
@@ -496,13 +496,12 @@ fn granted_or_refused(
     v: &VerifiedToken,
     expect: &Expectations<'_>,
     revoked: &HashSet<String>,
-    may_fetch: bool,
 ) -> Result<Authenticated, Refusal> {
     if let Err(e) = expect.check_audience_and_time(&v.claims) {
-        return refuse_token(at, TokenError::Claims(e), may_fetch);
+        return refuse_token(at, TokenError::Claims(e), false);
     }
     if revoked.contains(&v.claims.jti) {
-        return refuse_token(at, TokenError::Revoked, may_fetch);
+        return refuse_token(at, TokenError::Revoked, false);
     }
     let (sub, client_id) = (v.claims.sub.clone(), v.claims.client_id.clone());
     Ok(Authenticated::Grant(at.grant(AuthKind::Jwt, Some(sub), Some(client_id), v.scopes.clone())))
