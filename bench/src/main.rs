@@ -35,7 +35,7 @@ struct Args {
     /// wrk connections for the throughput runs.
     #[arg(long, default_value_t = 32)]
     connections: u32,
-    /// Rounds: every throughput run is repeated this many times, the listeners
+    /// Rounds: every run (throughput and latency) is repeated this many times, the listeners
     /// interleaved (each round starts one further along the list), and the
     /// table gives medians and per-round ratios.
     #[arg(long, default_value_t = 3)]
@@ -194,9 +194,7 @@ fn filter_bench(
     let wrk = Wrk { cpu: load_cpu, seconds: args.seconds, connections: args.connections, work_dir: work };
     let none: Vec<(&str, String)> = vec![];
     let run = |name: &str, path: &str, round: u32, port: u16, mcp_path: &str, load: Load<'_>, c: Option<u32>| {
-        // Warm up (V8's JIT, caches, connections) before measuring; the first
-        // round warms longer, as V8 compiles the module lazily.
-        let warm = Wrk { cpu: wrk.cpu, seconds: if round == 0 { 2 } else { 1 }, ..wrk };
+        let warm = wrk.warm_up(round);
         let target = url(port, mcp_path);
         let warm_load = match load {
             Load::BearerFromFile(file, _) => Load::BearerFromFile(file, cold_half),

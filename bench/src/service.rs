@@ -81,7 +81,7 @@ impl ServiceBench<'_> {
             ("discovery", &discovery, Load::Request { method: "GET", headers: &[], body: "" }),
         ];
         for (path, url, load) in loads {
-            let warm = Wrk { seconds: if round == 0 { 2 } else { 1 }, ..self.wrk };
+            let warm = self.wrk.warm_up(round);
             warm.run(url, load, None)?;
             eprintln!("round {}: measuring {} ({path})…", round + 1, t.name);
             let result = self.wrk.run(url, load, None)?;

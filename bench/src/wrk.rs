@@ -45,6 +45,12 @@ pub struct Wrk<'a> {
 }
 
 impl Wrk<'_> {
+    /// The warm-up before a measured run (V8's JIT, caches, connections):
+    /// longer in the first round, as V8 compiles the module lazily.
+    pub fn warm_up(&self, round: u32) -> Self {
+        Wrk { seconds: if round == 0 { 2 } else { 1 }, ..*self }
+    }
+
     pub fn run(&self, url: &str, load: Load<'_>, connections: Option<u32>) -> Result<WrkResult> {
         let script = self.work_dir.join("load.lua");
         std::fs::write(&script, lua(load)).context("writing the wrk script")?;
