@@ -6,6 +6,7 @@
 //! authentication filter alone. Ratios compare runs of the same process tree
 //! minutes apart, never figures from another machine or day.
 
+mod cpu;
 mod memory;
 mod report;
 mod service;
@@ -193,6 +194,7 @@ fn filter_bench(
     let cold_half = (args.cold_tokens / 2) as usize;
     let wrk = Wrk { cpu: load_cpu, seconds: args.seconds, connections: args.connections, work_dir: work };
     let none: Vec<(&str, String)> = vec![];
+    let envoy_pid = envoy.pid();
     let run = |name: &str, path: &str, round: u32, port: u16, mcp_path: &str, load: Load<'_>, c: Option<u32>| {
         let warm = wrk.warm_up(round);
         let target = url(port, mcp_path);
@@ -202,8 +204,8 @@ fn filter_bench(
         };
         warm.run(&target, warm_load, c)?;
         eprintln!("round {}: measuring {name} ({path})…", round + 1);
-        let result = wrk.run(&target, load, c)?;
-        anyhow::Ok(Row::new(name, path, round, c.unwrap_or(wrk.connections), result))
+        let (result, cpu) = wrk.run_measuring(&target, load, c, envoy_pid)?;
+        anyhow::Ok(Row::new(name, path, round, c.unwrap_or(wrk.connections), result).with_server_cpu(cpu))
     };
 
     let api_key_header = match &api_key {

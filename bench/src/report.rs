@@ -24,6 +24,9 @@ pub struct Row {
     pub p50_us: u64,
     pub p99_us: u64,
     pub requests: u64,
+    /// The server's CPU time per request (Envoy with every thread, or the
+    /// OAuth server), in microseconds; `None` when it could not be read.
+    pub server_cpu_us: Option<f64>,
 }
 
 impl Row {
@@ -37,7 +40,13 @@ impl Row {
             p50_us: r.p50_us,
             p99_us: r.p99_us,
             requests: r.requests,
+            server_cpu_us: None,
         }
+    }
+
+    pub fn with_server_cpu(mut self, us_per_request: Option<f64>) -> Row {
+        self.server_cpu_us = us_per_request;
+        self
     }
 }
 
@@ -53,6 +62,8 @@ pub struct Summary {
     pub rps_max: f64,
     pub p50_us: u64,
     pub p99_us: u64,
+    /// Median server CPU time per request, µs.
+    pub server_cpu_us: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -153,7 +164,9 @@ impl Report {
             .map(|(name, path, connections)| {
                 let runs: Vec<&Row> = self.rows.iter().filter(|r| r.name == name && r.path == path).collect();
                 let rps: Vec<f64> = runs.iter().map(|r| r.rps).collect();
+                let cpu: Vec<f64> = runs.iter().filter_map(|r| r.server_cpu_us).collect();
                 Summary {
+                    server_cpu_us: (!cpu.is_empty()).then(|| median(&cpu)),
                     rounds: runs.len(),
                     rps: median(&rps),
                     rps_min: rps.iter().copied().fold(f64::INFINITY, f64::min),
@@ -197,23 +210,24 @@ impl Report {
     pub fn table(&self) -> String {
         let mut out = format!(
             "\nSekisho benchmark: Envoy (1 worker) or the OAuth server on core 0, wrk on core 1, {} s per run, \
-             {} rounds, {} cores\n(medians over the rounds; req/s range = slowest..fastest round)\n\n",
+             {} rounds, {} cores\n(medians over the rounds; req/s range = slowest..fastest round; cpu = the server's CPU time per request)\n\n",
             self.seconds_per_run, self.rounds, self.cores
         );
         out.push_str(&format!(
-            "{:<18} {:<9} {:>4} {:>9} {:>17} {:>9} {:>9}\n",
-            "listener", "path", "conn", "req/s", "range", "p50 µs", "p99 µs"
+            "{:<18} {:<9} {:>4} {:>9} {:>17} {:>9} {:>9} {:>11}\n",
+            "listener", "path", "conn", "req/s", "range", "p50 µs", "p99 µs", "cpu µs/req"
         ));
         for s in &self.summary {
             out.push_str(&format!(
-                "{:<18} {:<9} {:>4} {:>9.0} {:>17} {:>9} {:>9}\n",
+                "{:<18} {:<9} {:>4} {:>9.0} {:>17} {:>9} {:>9} {:>11}\n",
                 s.name,
                 s.path,
                 s.connections,
                 s.rps,
                 format!("{:.0}..{:.0}", s.rps_min, s.rps_max),
                 s.p50_us,
-                s.p99_us
+                s.p99_us,
+                s.server_cpu_us.map_or_else(|| "-".to_owned(), |us| format!("{us:.1}"))
             ));
         }
         out.push_str("\nratios (median of per-round ratios, [min..max], target):\n");
@@ -277,6 +291,21 @@ mod tests {
         assert_eq!(ratio.met, Some(false));
         let no_auth = report.summary.iter().find(|s| s.name == "no_auth").unwrap();
         assert_eq!((no_auth.rps, no_auth.rps_min, no_auth.rps_max), (1000.0, 500.0, 1000.0));
+    }
+
+    #[test]
+    fn server_cpu_is_the_median_of_the_runs_that_read_it() {
+        let mut report = Report::new(2, 1, 32, 3);
+        for (round, cpu) in [(0, Some(60.0)), (1, None), (2, Some(80.0))] {
+            report.push(Row::new("sekisho_jwt", "hot", round, 32, result(1000)).with_server_cpu(cpu));
+        }
+        report.push(Row::new("no_auth", "hot", 0, 32, result(1000)));
+        let cpu = |name: &str| report.summary.iter().find(|s| s.name == name).unwrap().server_cpu_us;
+        assert_eq!(cpu("sekisho_jwt"), Some(70.0));
+        assert_eq!(cpu("no_auth"), None);
+        let table = report.table();
+        let row = table.lines().find(|l| l.starts_with("no_auth")).unwrap();
+        assert!(row.trim_end().ends_with('-'), "{row}");
     }
 
     #[test]

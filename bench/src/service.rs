@@ -32,6 +32,8 @@ struct Target {
     registration_endpoint: String,
     basic: String,
     resource: String,
+    /// The server's process, for its CPU time.
+    pid: u32,
 }
 
 pub struct ServiceBench<'a> {
@@ -84,8 +86,8 @@ impl ServiceBench<'_> {
             let warm = self.wrk.warm_up(round);
             warm.run(url, load, None)?;
             eprintln!("round {}: measuring {} ({path})…", round + 1, t.name);
-            let result = self.wrk.run(url, load, None)?;
-            report.push(Row::new(t.name, path, round, self.wrk.connections, result));
+            let (result, cpu) = self.wrk.run_measuring(url, load, None, t.pid)?;
+            report.push(Row::new(t.name, path, round, self.wrk.connections, result).with_server_cpu(cpu));
         }
         Ok(())
     }
@@ -131,7 +133,7 @@ impl ServiceBench<'_> {
         let mut cmd = pinned(self.authz, self.server_cpu);
         cmd.envs(env.iter().map(|(k, v)| (k, v))).arg("serve");
         let process = ManagedProcess::spawn("authz-bench", cmd, &dir)?;
-        let target = discover("sekisho_authz", &issuer, basic, format!("{issuer}/mcp/bench"))?;
+        let target = discover("sekisho_authz", &issuer, basic, format!("{issuer}/mcp/bench"), process.pid())?;
         Ok((process, target))
     }
 
@@ -155,7 +157,7 @@ impl ServiceBench<'_> {
         std::fs::create_dir_all(&logs)?;
         let process = ManagedProcess::spawn("oidc-provider-bench", cmd, &logs)?;
         let basic = STANDARD.encode(format!("{id}:{secret}"));
-        let target = discover("oidc_provider", &issuer, basic, resource)?;
+        let target = discover("oidc_provider", &issuer, basic, resource, process.pid())?;
         Ok((process, target))
     }
 }
@@ -165,7 +167,7 @@ fn client() -> Result<reqwest::blocking::Client> {
 }
 
 /// Waits for the discovery document and reads the endpoints from it.
-fn discover(name: &'static str, issuer: &str, basic: String, resource: String) -> Result<Target> {
+fn discover(name: &'static str, issuer: &str, basic: String, resource: String, pid: u32) -> Result<Target> {
     let url = format!("{issuer}/.well-known/openid-configuration");
     let deadline = Instant::now() + Duration::from_secs(30);
     let http = client()?;
@@ -184,6 +186,7 @@ fn discover(name: &'static str, issuer: &str, basic: String, resource: String) -
         registration_endpoint: endpoint("registration_endpoint")?,
         basic,
         resource,
+        pid,
     })
 }
 

@@ -51,6 +51,21 @@ impl Wrk<'_> {
         Wrk { seconds: if round == 0 { 2 } else { 1 }, ..*self }
     }
 
+    /// [`Wrk::run`], and the CPU time per request of the server process `pid`.
+    pub fn run_measuring(
+        &self,
+        url: &str,
+        load: Load<'_>,
+        connections: Option<u32>,
+        pid: u32,
+    ) -> Result<(WrkResult, Option<f64>)> {
+        let before = crate::cpu::cpu_time(pid).ok();
+        let result = self.run(url, load, connections)?;
+        let after = crate::cpu::cpu_time(pid).ok();
+        let cpu = before.zip(after).and_then(|(b, a)| crate::cpu::per_request_us(b, a, result.requests));
+        Ok((result, cpu))
+    }
+
     pub fn run(&self, url: &str, load: Load<'_>, connections: Option<u32>) -> Result<WrkResult> {
         let script = self.work_dir.join("load.lua");
         std::fs::write(&script, lua(load)).context("writing the wrk script")?;

@@ -110,7 +110,7 @@ pub async fn find(app: &App, client_id: &str) -> Result<Client> {
         let metadata = app.cimd.resolve(client_id).await?;
         return Ok(Client { id: client_id.to_owned(), source: Source::MetadataDocument, metadata, secret_hash: None });
     }
-    match oauth_clients::get(app.db.pool(), client_id).await? {
+    match oauth_clients::find(&app.db, client_id).await? {
         Some(row) if row.revoked_at.is_none() => Client::from_row(row),
         _ => Err(Error::invalid_client("unknown client")),
     }

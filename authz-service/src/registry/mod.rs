@@ -98,7 +98,7 @@ pub async fn get(db: &Db, id: &str) -> Result<Option<Instance>> {
     if !is_valid_instance_id(id) {
         return Ok(None);
     }
-    instances::get(db.pool(), id).await?.map(Instance::from_row).transpose()
+    instances::find(db, id).await?.map(Instance::from_row).transpose()
 }
 
 /// Creates an instance; `conflict` if the id is taken.

@@ -3,6 +3,8 @@
 
 use sqlx::{Any, AnyConnection, Executor};
 
+use crate::storage::Db;
+
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct InstanceRow {
     pub id: String,
@@ -25,17 +27,38 @@ pub async fn list<'e, E: Executor<'e, Database = Any>>(executor: E) -> Result<Ve
     .await
 }
 
+const BY_ID: &str = "SELECT id, display_name, auth_mode, method_scopes, tool_scopes, created_at, updated_at
+     FROM instances WHERE id = $1";
+
+impl InstanceRow {
+    /// The columns of [`BY_ID`], by name, as `sqlx::FromRow` reads them.
+    fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<InstanceRow> {
+        Ok(InstanceRow {
+            id: row.get("id")?,
+            display_name: row.get("display_name")?,
+            auth_mode: row.get("auth_mode")?,
+            method_scopes: row.get("method_scopes")?,
+            tool_scopes: row.get("tool_scopes")?,
+            created_at: row.get("created_at")?,
+            updated_at: row.get("updated_at")?,
+        })
+    }
+}
+
+/// [`get`] outside a transaction: on SQLite without a thread hand-off (the
+/// token endpoint reads an instance on every request).
+pub async fn find(db: &Db, id: &str) -> Result<Option<InstanceRow>, sqlx::Error> {
+    match db.read_inline(BY_ID, id, InstanceRow::from_sqlite) {
+        Some(row) => Ok(row),
+        None => get(db.pool(), id).await,
+    }
+}
+
 pub async fn get<'e, E: Executor<'e, Database = Any>>(
     executor: E,
     id: &str,
 ) -> Result<Option<InstanceRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, display_name, auth_mode, method_scopes, tool_scopes, created_at, updated_at
-         FROM instances WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(executor)
-    .await
+    sqlx::query_as(BY_ID).bind(id).fetch_optional(executor).await
 }
 
 /// Inserts `row`; `false` when an instance with this id already exists.

@@ -23,6 +23,7 @@ pub mod refresh_tokens;
 pub mod revoked_access_tokens;
 pub mod sealed_fields;
 pub mod signing_keys;
+pub mod sqlite_inline;
 pub mod users;
 
 use std::ops::{Deref, DerefMut};
@@ -36,6 +37,7 @@ use sqlx::{Any, AnyConnection, AnyPool, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::config::DatabaseKind;
+use crate::storage::sqlite_inline::InlineReader;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
@@ -52,6 +54,9 @@ pub struct Db {
     /// 100 ms: under concurrent token issuance that made the tail latency
     /// and a third of the throughput. `None` on PostgreSQL.
     sqlite_writer: Option<Arc<Mutex<()>>>,
+    /// Point reads without sqlx's thread hand-off; `None` on PostgreSQL and
+    /// for an in-memory SQLite database.
+    inline: Option<Arc<InlineReader>>,
 }
 
 /// A write transaction from [`Db::begin`]; used like the `sqlx::Transaction`
@@ -116,7 +121,8 @@ impl Db {
             sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
         }
         let sqlite_writer = (kind == DatabaseKind::Sqlite).then(|| Arc::new(Mutex::new(())));
-        Ok(Db { pool, kind, sqlite_writer })
+        let inline = (kind == DatabaseKind::Sqlite).then(|| InlineReader::for_url(url).map(Arc::new)).flatten();
+        Ok(Db { pool, kind, sqlite_writer, inline })
     }
 
     /// Applies the embedded migrations of this backend.
@@ -151,6 +157,18 @@ impl Db {
             }
             None => Ok(WriteTx { tx: self.pool.begin().await?, _turn: None }),
         }
+    }
+
+    /// The row `sql` selects by `key` (bound to `$1`), read on this thread
+    /// where the database allows it (see [`sqlite_inline`]), else through the
+    /// pool by the caller: `None` means "read it through sqlx".
+    pub fn read_inline<T>(
+        &self,
+        sql: &str,
+        key: &str,
+        map: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Option<Option<T>> {
+        self.inline.as_ref()?.row(sql, key, map)
     }
 
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
@@ -198,13 +216,18 @@ pub fn is_unreachable(e: &sqlx::Error) -> bool {
 }
 
 /// `mode=rwc` creates the database file but not its directory.
-fn create_sqlite_parent_dir(url: &str) -> Result<(), sqlx::Error> {
+/// The database file of a SQLite `url`; `None` for an in-memory database.
+fn sqlite_path(url: &str) -> Option<&Path> {
     let rest = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
     let path = rest.split('?').next().unwrap_or_default();
-    if path.is_empty() || path.starts_with(":memory:") {
+    (!path.is_empty() && !path.starts_with(":memory:")).then(|| Path::new(path))
+}
+
+fn create_sqlite_parent_dir(url: &str) -> Result<(), sqlx::Error> {
+    let Some(path) = sqlite_path(url) else {
         return Ok(());
-    }
-    match Path::new(path).parent() {
+    };
+    match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir).map_err(sqlx::Error::Io),
         _ => Ok(()),
     }

@@ -3,6 +3,8 @@
 
 use sqlx::{Any, AnyConnection, Executor};
 
+use crate::storage::Db;
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ClientRow {
     pub client_id: String,
@@ -17,17 +19,39 @@ pub struct ClientRow {
     pub revoked_at: Option<i64>,
 }
 
+const BY_ID: &str = "SELECT client_id, metadata, secret_hash, registration_token_hash, registered_by, created_at, updated_at, revoked_at
+     FROM oauth_clients WHERE client_id = $1";
+
+impl ClientRow {
+    /// The columns of [`BY_ID`], by name, as `sqlx::FromRow` reads them.
+    fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<ClientRow> {
+        Ok(ClientRow {
+            client_id: row.get("client_id")?,
+            metadata: row.get("metadata")?,
+            secret_hash: row.get("secret_hash")?,
+            registration_token_hash: row.get("registration_token_hash")?,
+            registered_by: row.get("registered_by")?,
+            created_at: row.get("created_at")?,
+            updated_at: row.get("updated_at")?,
+            revoked_at: row.get("revoked_at")?,
+        })
+    }
+}
+
+/// [`get`] outside a transaction: on SQLite without a thread hand-off (the
+/// token endpoint reads a client on every request).
+pub async fn find(db: &Db, client_id: &str) -> Result<Option<ClientRow>, sqlx::Error> {
+    match db.read_inline(BY_ID, client_id, ClientRow::from_sqlite) {
+        Some(row) => Ok(row),
+        None => get(db.pool(), client_id).await,
+    }
+}
+
 pub async fn get<'e, E: Executor<'e, Database = Any>>(
     executor: E,
     client_id: &str,
 ) -> Result<Option<ClientRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT client_id, metadata, secret_hash, registration_token_hash, registered_by, created_at, updated_at, revoked_at
-         FROM oauth_clients WHERE client_id = $1",
-    )
-    .bind(client_id)
-    .fetch_optional(executor)
-    .await
+    sqlx::query_as(BY_ID).bind(client_id).fetch_optional(executor).await
 }
 
 pub async fn list<'e, E: Executor<'e, Database = Any>>(executor: E) -> Result<Vec<ClientRow>, sqlx::Error> {
