@@ -93,7 +93,7 @@ async fn write_batches(db: Db, mut waiting: mpsc::Receiver<Pending>) {
 
 async fn write(db: &Db, batch: &[Pending]) -> Result<(), sqlx::Error> {
     let rows: Vec<(i64, &AuditEvent)> = batch.iter().map(|p| (p.at, &p.event)).collect();
-    let mut tx = db.begin().await?;
-    storage::audit_events::insert_many(&mut tx, &rows).await?;
-    tx.commit().await
+    // One statement, atomic on its own: the whole batch is written or none of it.
+    let mut conn = db.write_alone().await?;
+    storage::audit_events::insert_many(&mut conn, &rows).await
 }

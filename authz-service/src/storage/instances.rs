@@ -105,3 +105,40 @@ pub async fn delete(conn: &mut AnyConnection, id: &str) -> Result<bool, sqlx::Er
     let done = sqlx::query("DELETE FROM instances WHERE id = $1").bind(id).execute(conn).await?;
     Ok(done.rows_affected() == 1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DatabaseKind;
+
+    /// On a migrated SQLite database the token endpoint's read of an instance
+    /// runs inline and maps every column as sqlx does; a deletion committed
+    /// through the pool shows at once.
+    #[tokio::test]
+    async fn an_instance_is_read_inline_as_sqlx_reads_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let db = Db::connect(&url, DatabaseKind::Sqlite).await.unwrap();
+        db.migrate().await.unwrap();
+        let row = InstanceRow {
+            id: "docs".into(),
+            display_name: "Docs".into(),
+            auth_mode: "oauth".into(),
+            method_scopes: "{}".into(),
+            tool_scopes: r#"{"t":"mcp:admin"}"#.into(),
+            created_at: 1,
+            updated_at: 2,
+        };
+        let mut tx = db.begin().await.unwrap();
+        assert!(insert(&mut tx, &row).await.unwrap());
+        tx.commit().await.unwrap();
+
+        assert_eq!(db.read_inline(BY_ID, "docs", InstanceRow::from_sqlite), Some(Some(row.clone())));
+        assert_eq!(get(db.pool(), "docs").await.unwrap(), Some(row));
+
+        let mut tx = db.begin().await.unwrap();
+        assert!(delete(&mut tx, "docs").await.unwrap());
+        tx.commit().await.unwrap();
+        assert_eq!(find(&db, "docs").await.unwrap(), None);
+    }
+}

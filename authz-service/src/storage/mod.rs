@@ -33,6 +33,7 @@ use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
@@ -74,6 +75,27 @@ impl WriteTx {
 
     pub async fn rollback(self) -> Result<(), sqlx::Error> {
         self.tx.rollback().await
+    }
+}
+
+/// A pooled connection from [`Db::write_alone`], used like `&mut AnyConnection`.
+pub struct WriteConn {
+    conn: PoolConnection<Any>,
+    /// This process's SQLite write turn, released with the connection.
+    _turn: Option<OwnedMutexGuard<()>>,
+}
+
+impl Deref for WriteConn {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        &self.conn
+    }
+}
+
+impl DerefMut for WriteConn {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.conn
     }
 }
 
@@ -147,16 +169,24 @@ impl Db {
     pub async fn begin(&self) -> Result<WriteTx, sqlx::Error> {
         match &self.sqlite_writer {
             Some(writer) => {
-                // Bounded like a pool acquire: a writer that never ends must
-                // not make every other request wait forever.
-                let turn = tokio::time::timeout(ACQUIRE_TIMEOUT, Arc::clone(writer).lock_owned())
-                    .await
-                    .map_err(|_| sqlx::Error::PoolTimedOut)?;
+                let turn = write_turn(writer).await?;
                 let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
                 Ok(WriteTx { tx, _turn: Some(turn) })
             }
             None => Ok(WriteTx { tx: self.pool.begin().await?, _turn: None }),
         }
+    }
+
+    /// A connection for one write statement of its own. A statement is atomic
+    /// by itself, so this saves the `BEGIN` and `COMMIT` round trips of
+    /// [`Db::begin`] (the audit journal writes each batch as one `INSERT`).
+    /// On SQLite it holds this process's write turn, like [`Db::begin`].
+    pub async fn write_alone(&self) -> Result<WriteConn, sqlx::Error> {
+        let turn = match &self.sqlite_writer {
+            Some(writer) => Some(write_turn(writer).await?),
+            None => None,
+        };
+        Ok(WriteConn { conn: self.pool.acquire().await?, _turn: turn })
     }
 
     /// The row `sql` selects by `key` (bound to `$1`), read on this thread
@@ -180,6 +210,12 @@ impl Db {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// This process's SQLite write turn, waited for no longer than a pool
+/// acquire: a writer that never ends must not make every other request wait forever.
+async fn write_turn(writer: &Arc<Mutex<()>>) -> Result<OwnedMutexGuard<()>, sqlx::Error> {
+    tokio::time::timeout(ACQUIRE_TIMEOUT, Arc::clone(writer).lock_owned()).await.map_err(|_| sqlx::Error::PoolTimedOut)
 }
 
 /// Whether `e` is a unique-constraint violation (a concurrent writer won).

@@ -112,3 +112,43 @@ pub async fn revoke(conn: &mut AnyConnection, client_id: &str, now: i64) -> Resu
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DatabaseKind;
+
+    /// On a migrated SQLite database the token endpoint's read of a client
+    /// runs inline, maps every column as sqlx does, and sees a revocation
+    /// committed through the pool at once.
+    #[tokio::test]
+    async fn a_client_is_read_inline_as_sqlx_reads_it_and_a_revocation_shows_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let db = Db::connect(&url, DatabaseKind::Sqlite).await.unwrap();
+        db.migrate().await.unwrap();
+        let row = ClientRow {
+            client_id: "c1".into(),
+            metadata: r#"{"client_name":"x"}"#.into(),
+            secret_hash: Some("h".into()),
+            registration_token_hash: None,
+            registered_by: "cli".into(),
+            created_at: 10,
+            updated_at: 11,
+            revoked_at: None,
+        };
+        let mut tx = db.begin().await.unwrap();
+        insert(&mut tx, &row).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let inline = db.read_inline(BY_ID, "c1", ClientRow::from_sqlite).expect("read inline");
+        let through_sqlx = get(db.pool(), "c1").await.unwrap();
+        assert_eq!(format!("{inline:?}"), format!("{through_sqlx:?}"));
+        assert_eq!(db.read_inline(BY_ID, "nobody", ClientRow::from_sqlite).map(|r| r.is_none()), Some(true));
+
+        let mut tx = db.begin().await.unwrap();
+        assert!(revoke(&mut tx, "c1", 12).await.unwrap());
+        tx.commit().await.unwrap();
+        assert_eq!(find(&db, "c1").await.unwrap().and_then(|r| r.revoked_at), Some(12));
+    }
+}
