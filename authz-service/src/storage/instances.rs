@@ -133,8 +133,9 @@ mod tests {
         assert!(insert(&mut tx, &row).await.unwrap());
         tx.commit().await.unwrap();
 
-        assert_eq!(db.read_inline(BY_ID, "docs", InstanceRow::from_sqlite), Some(Some(row.clone())));
-        assert_eq!(get(db.pool(), "docs").await.unwrap(), Some(row));
+        let inline = db.read_inline(BY_ID, "docs", InstanceRow::from_sqlite).expect("read inline");
+        assert_eq!(inline, get(db.pool(), "docs").await.unwrap());
+        assert_eq!(inline.map(|r| (r.id, r.auth_mode, r.tool_scopes)), Some((row.id, row.auth_mode, row.tool_scopes)));
 
         let mut tx = db.begin().await.unwrap();
         assert!(delete(&mut tx, "docs").await.unwrap());
