@@ -53,6 +53,12 @@ struct Args {
     /// registration and discovery against oidc-provider).
     #[arg(long, value_parser = ["filter", "service"])]
     only: Option<String>,
+    /// Another build of the filter (say, the last commit's) in a listener of
+    /// its own, `sekisho_baseline`, measured on the hot path in the same
+    /// rounds as the current build. Round-to-round noise on a shared machine
+    /// is larger than most changes; a ratio within each round is not.
+    #[arg(long)]
+    baseline_wasm: Option<PathBuf>,
 }
 
 const ADMIN_TOKEN: &str = "bench-admin-token-bench-admin-token-0000";
@@ -64,12 +70,14 @@ struct Ports {
     jwt_authn: u16,
     jwt_authn_cache: u16,
     wasm_floor: u16,
+    wasm_rewrite: u16,
     sekisho: u16,
     authz: u16,
+    baseline: u16,
 }
 
 fn free_ports() -> Result<Ports> {
-    let held: Vec<TcpListener> = (0..7).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<Result<_, _>>()?;
+    let held: Vec<TcpListener> = (0..9).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<Result<_, _>>()?;
     let p = |i: usize| held[i].local_addr().map(|a| a.port());
     Ok(Ports {
         admin: p(0)?,
@@ -79,6 +87,8 @@ fn free_ports() -> Result<Ports> {
         wasm_floor: p(4)?,
         sekisho: p(5)?,
         authz: p(6)?,
+        baseline: p(7)?,
+        wasm_rewrite: p(8)?,
     })
 }
 
@@ -174,7 +184,8 @@ fn filter_bench(
     let _authz = ManagedProcess::spawn("authz", authz_cmd, work)?;
     wait_for(&format!("http://127.0.0.1:{}/health", ports.authz), &[])?;
 
-    let config = render(&ports, &issuer, &audience, &signer.jwks_json()?, &bins.filter_wasm, true);
+    let listeners = Listeners { filter: Some(&bins.filter_wasm), baseline: args.baseline_wasm.as_deref() };
+    let config = render(&ports, &issuer, &audience, &signer.jwks_json()?, listeners);
     let config_path = work.join("envoy-bench.yaml");
     std::fs::write(&config_path, &config)?;
     let mut envoy_cmd = pinned(&bins.envoy, envoy_cpu);
@@ -185,6 +196,9 @@ fn filter_bench(
     let bearer = vec![("Authorization", format!("Bearer {hot_token}"))];
     let url = |port: u16, path: &str| format!("http://127.0.0.1:{port}{path}");
     wait_for(&url(ports.sekisho, "/mcp/bench"), &bearer)?;
+    if args.baseline_wasm.is_some() {
+        wait_for(&url(ports.baseline, "/mcp/bench"), &bearer)?;
+    }
 
     eprintln!("signing {} tokens for the cold path…", args.cold_tokens);
     let cold = signer.tokens(&issuer, &audience, now, args.cold_tokens)?;
@@ -220,6 +234,7 @@ fn filter_bench(
     let mut runs: Vec<(&str, &str, u16, &str, Load<'_>, Option<u32>)> = vec![
         ("no_auth", "hot", ports.no_auth, "/mcp/bench", Load::Same(&none), None),
         ("wasm_floor", "hot", ports.wasm_floor, "/mcp/bench", Load::Same(&bearer), None),
+        ("wasm_rewrite", "hot", ports.wasm_rewrite, "/mcp/bench", Load::Same(&bearer), None),
         ("jwt_authn", "hot", ports.jwt_authn, "/mcp/bench", Load::Same(&bearer), None),
         ("jwt_authn_cache", "hot", ports.jwt_authn_cache, "/mcp/bench", Load::Same(&bearer), None),
         ("sekisho_jwt", "hot", ports.sekisho, "/mcp/bench", Load::Same(&bearer), None),
@@ -232,7 +247,10 @@ fn filter_bench(
         ("sekisho_jwt", "latency", ports.sekisho, "/mcp/bench", Load::Same(&bearer), Some(1)),
     ];
     if let Some(header) = &api_key_header {
-        runs.insert(5, ("sekisho_api_key", "hot", ports.sekisho, "/mcp/bench-keys", Load::Same(header), None));
+        runs.insert(6, ("sekisho_api_key", "hot", ports.sekisho, "/mcp/bench-keys", Load::Same(header), None));
+    }
+    if args.baseline_wasm.is_some() {
+        runs.insert(6, ("sekisho_baseline", "hot", ports.baseline, "/mcp/bench", Load::Same(&bearer), None));
     }
     for round in 0..args.rounds {
         let n = runs.len();
@@ -249,7 +267,8 @@ fn filter_bench(
         &bins.envoy,
         work,
         |with_filter| {
-            render(&ports, &issuer, &audience, &signer.jwks_json().unwrap_or_default(), &bins.filter_wasm, with_filter)
+            let listeners = Listeners { filter: with_filter.then_some(bins.filter_wasm.as_path()), baseline: None };
+            render(&ports, &issuer, &audience, &signer.jwks_json().unwrap_or_default(), listeners)
         },
         &url(ports.sekisho, "/mcp/bench"),
         &bearer,
@@ -260,13 +279,33 @@ fn filter_bench(
     Ok(())
 }
 
-/// The bench Envoy configuration; without the filter, the sekisho listener is left out.
-fn render(ports: &Ports, issuer: &str, audience: &str, jwks: &str, wasm: &Path, with_filter: bool) -> String {
+/// Which builds of the Sekisho filter the bench Envoy loads.
+#[derive(Clone, Copy)]
+struct Listeners<'a> {
+    /// The current build, in the `sekisho` listener; `None` leaves the listener out.
+    filter: Option<&'a Path>,
+    /// Another build, in a copy of that listener named `sekisho_baseline`.
+    baseline: Option<&'a Path>,
+}
+
+/// The bench Envoy configuration.
+fn render(ports: &Ports, issuer: &str, audience: &str, jwks: &str, listeners: Listeners<'_>) -> String {
     let routes = r#"{ name: r, virtual_hosts: [ { name: v, domains: ["*"], routes: [ { match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: '{"jsonrpc":"2.0","id":1,"result":{"tools":[]}}' } } } ] } ] }"#;
     let mut config = TEMPLATE.to_owned();
-    if !with_filter && let (Some(a), Some(b)) = (config.find("  - name: sekisho\n"), config.find("  clusters:\n")) {
-        config.replace_range(a..b, "");
+    if let (Some(a), Some(b)) = (config.find("  - name: sekisho\n"), config.find("  clusters:\n")) {
+        let sekisho = config[a..b].to_owned();
+        let baseline = listeners.baseline.map(|_| {
+            sekisho
+                .replace("name: sekisho\n", "name: sekisho_baseline\n")
+                .replace("stat_prefix: sekisho\n", "stat_prefix: sekisho_baseline\n")
+                .replace("vm_id: sekisho\n", "vm_id: sekisho_baseline\n")
+                .replace("${SEKISHO_PORT}", "${BASELINE_PORT}")
+                .replace("${WASM_PATH}", "${BASELINE_WASM_PATH}")
+        });
+        let kept = if listeners.filter.is_some() { sekisho } else { String::new() };
+        config.replace_range(a..b, &(kept + &baseline.unwrap_or_default()));
     }
+    let path = |p: Option<&Path>| p.map(|p| p.display().to_string()).unwrap_or_default();
     for (name, value) in [
         ("ROUTES", routes.to_owned()),
         ("ADMIN_PORT", ports.admin.to_string()),
@@ -274,13 +313,16 @@ fn render(ports: &Ports, issuer: &str, audience: &str, jwks: &str, wasm: &Path, 
         ("JWT_AUTHN_PORT", ports.jwt_authn.to_string()),
         ("JWT_AUTHN_CACHE_PORT", ports.jwt_authn_cache.to_string()),
         ("WASM_FLOOR_PORT", ports.wasm_floor.to_string()),
+        ("WASM_REWRITE_PORT", ports.wasm_rewrite.to_string()),
         ("WASM_FLOOR_PATH", xtask::workspace::wasm_floor().display().to_string()),
         ("SEKISHO_PORT", ports.sekisho.to_string()),
+        ("BASELINE_PORT", ports.baseline.to_string()),
+        ("BASELINE_WASM_PATH", path(listeners.baseline)),
         ("AUTHZ_PORT", ports.authz.to_string()),
         ("ISSUER", issuer.to_owned()),
         ("AUDIENCE", audience.to_owned()),
         ("JWKS", jwks.to_owned()),
-        ("WASM_PATH", wasm.display().to_string()),
+        ("WASM_PATH", path(listeners.filter)),
     ] {
         config = config.replace(&format!("${{{name}}}"), &value);
     }
@@ -305,4 +347,50 @@ fn wait_for(url: &str, headers: &[(&str, String)]) -> Result<()> {
         std::thread::sleep(Duration::from_millis(200));
     }
     bail!("{url} never answered 200 ({last})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ports() -> Ports {
+        Ports {
+            admin: 1000,
+            no_auth: 1001,
+            jwt_authn: 1002,
+            jwt_authn_cache: 1003,
+            wasm_floor: 1004,
+            sekisho: 1005,
+            authz: 1006,
+            baseline: 1007,
+            wasm_rewrite: 1008,
+        }
+    }
+
+    fn render_with(listeners: Listeners<'_>) -> String {
+        render(&ports(), "http://127.0.0.1:1005", "http://127.0.0.1:1005/mcp/bench", "{}", listeners)
+    }
+
+    #[test]
+    fn a_baseline_build_gets_a_listener_of_its_own_beside_the_current_one() {
+        let (current, baseline) = (Path::new("/x/current.wasm"), Path::new("/x/baseline.wasm"));
+        let config = render_with(Listeners { filter: Some(current), baseline: Some(baseline) });
+        let body = config.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n");
+        assert!(!body.contains("${"), "a placeholder is left: {body}");
+        assert!(config.contains("  - name: sekisho\n") && config.contains("  - name: sekisho_baseline\n"));
+        assert!(config.contains("port_value: 1005 ") && config.contains("port_value: 1007 "));
+        assert!(config.contains("\"/x/current.wasm\"") && config.contains("\"/x/baseline.wasm\""));
+        // Separate VMs, so neither build shares a cache or the keys with the other.
+        assert!(config.contains("vm_id: sekisho\n") && config.contains("vm_id: sekisho_baseline\n"));
+        assert!(config.contains("value: rewrite"), "the rewrite floor is configured");
+    }
+
+    #[test]
+    fn without_the_filter_no_sekisho_listener_is_left() {
+        let config = render_with(Listeners { filter: None, baseline: None });
+        assert!(!config.contains("  - name: sekisho\n") && !config.contains("vm_id: sekisho"), "{config}");
+        assert!(config.contains("  - name: wasm_floor\n") && config.contains("  - name: sekisho_authz\n"));
+        let with = render_with(Listeners { filter: Some(Path::new("/x/current.wasm")), baseline: None });
+        assert!(with.contains("  - name: sekisho\n") && !with.contains("sekisho_baseline"));
+    }
 }

@@ -97,7 +97,7 @@ pub struct Report {
 /// The ratios the targets are stated in: (label, numerator, denominator, target).
 type RatioSpec = (&'static str, (&'static str, &'static str), (&'static str, &'static str), Option<f64>);
 
-const RATIOS: [RatioSpec; 9] = [
+const RATIOS: [RatioSpec; 12] = [
     ("hot: sekisho_jwt / no_auth", ("sekisho_jwt", "hot"), ("no_auth", "hot"), Some(0.95)),
     ("hot: sekisho_jwt / jwt_authn_cache", ("sekisho_jwt", "hot"), ("jwt_authn_cache", "hot"), Some(1.0)),
     ("cold: sekisho_jwt / jwt_authn (no cache)", ("sekisho_jwt", "cold"), ("jwt_authn", "cold"), Some(1.0)),
@@ -105,6 +105,12 @@ const RATIOS: [RatioSpec; 9] = [
     // What any proxy-wasm filter costs, and what Sekisho adds to that.
     ("hot: wasm_floor / no_auth", ("wasm_floor", "hot"), ("no_auth", "hot"), None),
     ("hot: sekisho_jwt / wasm_floor", ("sekisho_jwt", "hot"), ("wasm_floor", "hot"), None),
+    // What taking the credential out and the identity in costs through the ABI,
+    // and what Sekisho's decisions add to that.
+    ("hot: wasm_rewrite / no_auth", ("wasm_rewrite", "hot"), ("no_auth", "hot"), None),
+    ("hot: sekisho_jwt / wasm_rewrite", ("sekisho_jwt", "hot"), ("wasm_rewrite", "hot"), None),
+    // With --baseline-wasm: what a change to the filter did, within each round.
+    ("hot: sekisho_jwt / sekisho_baseline", ("sekisho_jwt", "hot"), ("sekisho_baseline", "hot"), None),
     (
         "token (client_credentials): sekisho / oidc-provider",
         ("sekisho_authz", "token"),

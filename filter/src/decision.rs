@@ -7,10 +7,11 @@
 //! feeds it and acts on its verdicts; it never decides anything itself.
 
 use std::collections::HashSet;
+use std::rc::Rc;
 
 use sekisho_contract::api_key::{self, InvalidReason, Verdict, VerifyResponse};
 use sekisho_contract::challenge::{BearerError, Challenge};
-use sekisho_contract::claims::{ClaimsError, Expectations};
+use sekisho_contract::claims::{AccessTokenClaims, ClaimsError, Expectations};
 use sekisho_contract::identity::{self, AuthKind};
 use sekisho_contract::policy::{AuthMode, FilterPolicy, InstancePolicy, Operation};
 use sekisho_contract::resource;
@@ -56,33 +57,52 @@ pub enum HeadVerdict {
     LookupApiKey(String),
 }
 
-/// An authenticated caller, and what to change in the request before it goes upstream.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Grant {
-    pub instance: String,
+/// Who a verified credential speaks for. Built once, when the credential is
+/// first verified, and shared by every request that presents it again: the
+/// hot path copies nothing and renders no header value.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Identity {
     pub kind: AuthKind,
     pub subject: Option<String>,
     pub client_id: Option<String>,
     pub scopes: ScopeSet,
+    /// `scopes` as the upstream receives them.
+    scopes_header: String,
+}
+
+impl Identity {
+    pub fn new(kind: AuthKind, subject: Option<String>, client_id: Option<String>, scopes: ScopeSet) -> Rc<Identity> {
+        let scopes_header = scopes.to_string();
+        Rc::new(Identity { kind, subject, client_id, scopes, scopes_header })
+    }
+}
+
+/// An authenticated caller, and what to change in the request before it goes upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub instance: Rc<str>,
+    pub identity: Rc<Identity>,
     /// The `:path` without the `api-key` query parameter, when it had one.
     pub rewritten_path: Option<String>,
 }
 
 impl Grant {
+    pub fn scopes(&self) -> &ScopeSet {
+        &self.identity.scopes
+    }
+
     /// The identity headers for the upstream (SPEC F6).
-    pub fn identity_headers(&self) -> Vec<(&'static str, String)> {
-        let mut h = vec![
-            (identity::AUTH, self.kind.as_str().to_owned()),
-            (identity::INSTANCE, self.instance.clone()),
-            (identity::SCOPES, self.scopes.to_string()),
-        ];
-        if let Some(s) = &self.subject {
-            h.push((identity::SUBJECT, s.clone()));
-        }
-        if let Some(c) = &self.client_id {
-            h.push((identity::CLIENT_ID, c.clone()));
-        }
-        h
+    pub fn identity_headers(&self) -> impl Iterator<Item = (&'static str, &str)> + Clone {
+        let id = &*self.identity;
+        [
+            Some((identity::AUTH, id.kind.as_str())),
+            Some((identity::INSTANCE, &*self.instance)),
+            Some((identity::SCOPES, id.scopes_header.as_str())),
+            id.subject.as_deref().map(|s| (identity::SUBJECT, s)),
+            id.client_id.as_deref().map(|c| (identity::CLIENT_ID, c)),
+        ]
+        .into_iter()
+        .flatten()
     }
 }
 
@@ -135,9 +155,27 @@ pub struct Gate {
     /// `jti`s of access tokens revoked before they expire, from the policy.
     revoked: HashSet<String>,
     keys: KeySet,
-    tokens: CredentialCache<VerifiedToken>,
+    /// Per instance of the policy, in its order: the shared id and the
+    /// resource URI a token's audience must name, rendered once per policy.
+    resources: Vec<Resource>,
+    issuer: Rc<str>,
+    /// The identity of every request to an instance without authentication.
+    anonymous: Rc<Identity>,
+    tokens: CredentialCache<CachedToken>,
     api_keys: CredentialCache<KeyVerdict>,
     pub tally: Tally,
+}
+
+struct Resource {
+    id: Rc<str>,
+    uri: Rc<str>,
+}
+
+/// A verified token as the cache keeps it: the claims checked on each use,
+/// and the identity every use shares.
+struct CachedToken {
+    claims: AccessTokenClaims,
+    identity: Rc<Identity>,
 }
 
 impl Gate {
@@ -149,6 +187,9 @@ impl Gate {
             policy: None,
             revoked: HashSet::new(),
             keys: KeySet::default(),
+            resources: Vec::new(),
+            issuer: Rc::from(""),
+            anonymous: Identity::new(AuthKind::Anonymous, None, None, ScopeSet::from_iter([scope::ADMIN])),
             tokens,
             api_keys,
             tally: Tally::default(),
@@ -173,6 +214,15 @@ impl Gate {
             self.tokens.clear();
         }
         self.revoked = policy.revoked.iter().map(|r| r.jti.clone()).collect();
+        self.resources = policy
+            .instances
+            .iter()
+            .map(|i| Resource {
+                id: Rc::from(i.id.as_str()),
+                uri: Rc::from(resource::resource_uri(&policy.issuer, &i.id)),
+            })
+            .collect();
+        self.issuer = Rc::from(policy.issuer.as_str());
         self.policy = Some(policy);
     }
 
@@ -201,6 +251,17 @@ impl Gate {
             Err(r) => self.tally.bump(r.counter),
         }
         verdict
+    }
+
+    /// Headers the host handed over in a shape the filter cannot read: it
+    /// cannot tell what the request is for, so it refuses rather than guess.
+    pub fn unreadable_request(&mut self) -> HeadVerdict {
+        self.refuse(Refusal::error(
+            400,
+            "invalid_request",
+            "the request headers cannot be read",
+            Counter::DeniedBadRequest,
+        ))
     }
 
     /// A body larger than the filter reads.
@@ -235,9 +296,11 @@ impl Gate {
         };
         let instance = policy.instance(instance_id).ok_or_else(not_found)?;
         let mode = instance.auth_mode;
+        let resource = self.resources.iter().find(|r| &*r.id == instance_id).ok_or_else(not_found)?;
         let at = Target {
-            issuer: policy.issuer.clone(),
-            instance: instance_id.to_owned(),
+            issuer: Rc::clone(&self.issuer),
+            instance: Rc::clone(&resource.id),
+            resource: Rc::clone(&resource.uri),
             rewritten_path: request::path_without_param(head.path, request::API_KEY_PARAM),
         };
         if !matches!(head.method, b"GET" | b"POST" | b"DELETE") {
@@ -257,8 +320,7 @@ impl Gate {
             at.refuse(Some(BearerError::InvalidRequest), description, Counter::DeniedBadRequest)
         })?;
         if mode == AuthMode::None {
-            let grant = at.grant(AuthKind::Anonymous, None, None, ScopeSet::from_iter([scope::ADMIN]));
-            return Ok(Authenticated::Grant(grant));
+            return Ok(Authenticated::Grant(at.grant(&self.anonymous)));
         }
         match credential {
             None => Err(Refusal::challenge(
@@ -287,8 +349,8 @@ impl Gate {
         if self.keys.is_empty() {
             return Err(unavailable(self.config.retry_seconds));
         }
-        let audience = resource::resource_uri(&at.issuer, &at.instance);
-        let expect = Expectations { issuer: &at.issuer, audience: &audience, now, leeway: self.config.leeway_seconds };
+        let expect =
+            Expectations { issuer: &at.issuer, audience: &at.resource, now, leeway: self.config.leeway_seconds };
         // A seen token is checked where it lies in the cache, and only what
         // the grant needs is copied out: almost every request takes this path.
         if let Some(v) = self.tokens.get(token, now) {
@@ -297,7 +359,10 @@ impl Gate {
         }
         self.tally.bump(Counter::CacheMiss);
         match token::verify(token, &self.keys, verifier, &expect, self.config.max_token_bytes) {
-            Ok(v) => {
+            Ok(VerifiedToken { claims, scopes }) => {
+                let identity =
+                    Identity::new(AuthKind::Jwt, Some(claims.sub.clone()), Some(claims.client_id.clone()), scopes);
+                let v = CachedToken { claims, identity };
                 let result = granted_or_refused(at, &v, &expect, &self.revoked);
                 let valid_until = v.claims.exp.saturating_add(self.config.leeway_seconds);
                 self.tokens.insert(token, v, valid_until);
@@ -336,15 +401,12 @@ impl Gate {
                 InvalidReason::Expired => "the API key has expired",
                 InvalidReason::Unknown | InvalidReason::Malformed => "the API key is not recognised",
             })),
-            KeyVerdict::Valid { instances, .. } if !instances.iter().any(|i| *i == at.instance) => Err(at.refuse(
+            KeyVerdict::Valid { instances, .. } if !instances.iter().any(|i| **i == *at.instance) => Err(at.refuse(
                 Some(BearerError::InsufficientScope),
                 "the API key is not valid for this MCP server",
                 Counter::DeniedInsufficientScope,
             )),
-            KeyVerdict::Valid { key_id, scopes, .. } => {
-                let (key_id, scopes) = (key_id.clone(), scopes.clone());
-                Ok(Authenticated::Grant(at.grant(AuthKind::ApiKey, Some(key_id), None, scopes)))
-            }
+            KeyVerdict::Valid { identity, .. } => Ok(Authenticated::Grant(at.grant(identity))),
         }
     }
 
@@ -366,9 +428,10 @@ impl Gate {
                     valid_until = valid_until.min(exp);
                 }
                 match ScopeSet::parse(&k.scope) {
-                    Ok(scopes) => {
-                        KeyVerdict::Valid { key_id: k.key_id.clone(), instances: k.instances.clone(), scopes }
-                    }
+                    Ok(scopes) => KeyVerdict::Valid {
+                        instances: k.instances.clone(),
+                        identity: Identity::new(AuthKind::ApiKey, Some(k.key_id.clone()), None, scopes),
+                    },
                     Err(_) => KeyVerdict::Invalid(InvalidReason::Malformed),
                 }
             }
@@ -387,14 +450,14 @@ impl Gate {
         let op = match head.method {
             b"GET" => Operation::Listen,
             b"DELETE" => Operation::EndSession,
-            _ if instance.allows_every_operation(&grant.scopes) => {
+            _ if instance.allows_every_operation(grant.scopes()) => {
                 self.tally.bump(Counter::Allowed);
                 return HeadVerdict::Allow(grant);
             }
             _ => return HeadVerdict::ReadBody(grant),
         };
         let required = instance.required_scope(&op).to_owned();
-        if grant.scopes.grants(&required) {
+        if grant.scopes().grants(&required) {
             self.tally.bump(Counter::Allowed);
             HeadVerdict::Allow(grant)
         } else {
@@ -416,7 +479,7 @@ impl Gate {
                 required.push(scope.to_owned());
             }
         }
-        if grant.scopes.grants_all(required.iter().map(String::as_str)) {
+        if grant.scopes().grants_all(required.iter().map(String::as_str)) {
             return Ok(());
         }
         Err(self.insufficient_scope(&grant.instance, &required))
@@ -449,25 +512,24 @@ enum Authenticated {
 /// What the service last said about an API key.
 #[derive(Debug, Clone)]
 enum KeyVerdict {
-    Valid { key_id: String, instances: Vec<String>, scopes: ScopeSet },
+    Valid { instances: Vec<String>, identity: Rc<Identity> },
     Invalid(InvalidReason),
 }
 
 /// The instance a request addresses, for building grants and refusals.
 struct Target {
-    issuer: String,
-    instance: String,
+    issuer: Rc<str>,
+    instance: Rc<str>,
+    /// The instance's resource URI: the audience its tokens must name.
+    resource: Rc<str>,
     rewritten_path: Option<String>,
 }
 
 impl Target {
-    fn grant(&self, kind: AuthKind, subject: Option<String>, client_id: Option<String>, scopes: ScopeSet) -> Grant {
+    fn grant(&self, identity: &Rc<Identity>) -> Grant {
         Grant {
-            instance: self.instance.clone(),
-            kind,
-            subject,
-            client_id,
-            scopes,
+            instance: Rc::clone(&self.instance),
+            identity: Rc::clone(identity),
             rewritten_path: self.rewritten_path.clone(),
         }
     }
@@ -493,18 +555,18 @@ impl Target {
 /// The grant for a verified token, unless its audience, time or revocation says no.
 fn granted_or_refused(
     at: &Target,
-    v: &VerifiedToken,
+    v: &CachedToken,
     expect: &Expectations<'_>,
     revoked: &HashSet<String>,
 ) -> Result<Authenticated, Refusal> {
     if let Err(e) = expect.check_audience_and_time(&v.claims) {
         return refuse_token(at, TokenError::Claims(e), false);
     }
-    if revoked.contains(&v.claims.jti) {
+    // Hashing the jti costs a SipHash per request; most policies revoke nothing.
+    if !revoked.is_empty() && revoked.contains(&v.claims.jti) {
         return refuse_token(at, TokenError::Revoked, false);
     }
-    let (sub, client_id) = (v.claims.sub.clone(), v.claims.client_id.clone());
-    Ok(Authenticated::Grant(at.grant(AuthKind::Jwt, Some(sub), Some(client_id), v.scopes.clone())))
+    Ok(Authenticated::Grant(at.grant(&v.identity)))
 }
 
 fn refuse_token(at: &Target, e: TokenError, may_fetch: bool) -> Result<Authenticated, Refusal> {

@@ -14,18 +14,19 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel, MetricType};
 use sekisho_contract::api_key::{VerifyRequest, VerifyResponse};
-use sekisho_contract::identity;
 use sekisho_contract::paths;
 use sekisho_contract::policy::FilterPolicy;
 
 use crate::config::FilterConfig;
 use crate::decision::{Gate, Grant, Head, HeadVerdict, Refusal};
 use crate::envoy_crypto;
+use crate::header_map::HeaderMap;
 use crate::keys::Key;
 use crate::keys::KeySet;
 use crate::shared_keys;
 use crate::stats::Counter;
 use crate::token::{PureRust, SignatureVerifier};
+use crate::upstream;
 
 const SHARED_JWKS: &str = "sekisho.jwks";
 const SHARED_POLICY: &str = "sekisho.policy";
@@ -300,7 +301,7 @@ impl RootContext for Root {
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         let worker = self.worker.clone()?;
-        Some(Box::new(Mcp { worker, state: State::Head, buffered: None, headers: Vec::new() }))
+        Some(Box::new(Mcp { worker, state: State::Head, buffered: None, headers: Vec::new(), upstream: Vec::new() }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -334,24 +335,28 @@ struct Mcp {
     state: State,
     /// Size of a body that arrived whole while the keys were being refreshed.
     buffered: Option<usize>,
-    /// The request headers as last read.
-    headers: Vec<(String, Vec<u8>)>,
+    /// The request header map as Envoy last serialized it (see [`crate::header_map`]).
+    headers: Vec<u8>,
+    /// The header map written back for the upstream.
+    upstream: Vec<u8>,
 }
 
 impl Mcp {
-    /// Reads every request header in one call (the header map is small, and
-    /// each call into Envoy costs more than copying it), then decides.
+    /// Reads every request header in one call (measured: one call that copies
+    /// the whole map costs less than a call per header), then decides.
     fn decide_head(&mut self, may_fetch: bool) -> HeadVerdict {
-        self.headers = hostcalls::get_map_bytes(proxy_wasm::types::MapType::HttpRequestHeaders).unwrap_or_default();
-        let find = |name: &str| self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice());
-        let Ok(path) = std::str::from_utf8(find(":path").unwrap_or_default()) else {
-            return HeadVerdict::PassThrough;
+        self.headers = abi::request_headers();
+        let Ok(headers) = HeaderMap::parse(&self.headers) else {
+            return self.worker.gate.borrow_mut().unreadable_request();
         };
+        // A path that is not UTF-8 keeps its shape, so an MCP path still
+        // fails closed (404) instead of passing unchecked.
+        let path = String::from_utf8_lossy(headers.get(":path").unwrap_or_default());
         let head = Head {
-            method: find(":method").unwrap_or_default(),
-            path,
-            authorization: find("authorization"),
-            api_key: find("x-api-key"),
+            method: headers.get(":method").unwrap_or_default(),
+            path: &path,
+            authorization: headers.get("authorization"),
+            api_key: headers.get("x-api-key"),
             now: now(),
         };
         self.worker.gate.borrow_mut().decide_head(&head, &self.worker.crypto, may_fetch)
@@ -359,21 +364,10 @@ impl Mcp {
 
     /// Takes the credential out, puts the verified identity in (SPEC F6):
     /// the whole header map is written back in one call.
-    fn apply(&self, grant: &Grant) {
-        let identity = grant.identity_headers();
-        let mut pairs: Vec<(&str, &[u8])> = Vec::with_capacity(self.headers.len() + identity.len());
-        for (name, value) in &self.headers {
-            let credential = name == "authorization" || name == "x-api-key";
-            if credential || name.starts_with(identity::PREFIX) {
-                continue;
-            }
-            match (name.as_str(), &grant.rewritten_path) {
-                (":path", Some(path)) => pairs.push((name, path.as_bytes())),
-                _ => pairs.push((name, value)),
-            }
-        }
-        pairs.extend(identity.iter().map(|(n, v)| (*n, v.as_bytes())));
-        let _ = hostcalls::set_map_bytes(proxy_wasm::types::MapType::HttpRequestHeaders, pairs);
+    fn apply(&mut self, grant: &Grant) {
+        let Ok(headers) = HeaderMap::parse(&self.headers) else { return };
+        upstream::rewrite(&headers, grant, &mut self.upstream);
+        abi::set_request_headers(&self.upstream);
     }
 
     fn refuse(&mut self, r: &Refusal) -> Action {
@@ -547,6 +541,40 @@ impl HttpContext for Mcp {
                 self.decide_body(&grant, &body)
             }
             State::Head | State::Decided => Action::Continue,
+        }
+    }
+}
+
+/// The two header-map calls of the proxy-wasm ABI, without the SDK's
+/// per-header copies (see [`crate::header_map`]).
+mod abi {
+    use proxy_wasm::types::{MapType, Status};
+
+    #[link(wasm_import_module = "env")]
+    unsafe extern "C" {
+        fn proxy_get_header_map_pairs(map_type: MapType, data: *mut *mut u8, size: *mut usize) -> Status;
+        fn proxy_set_header_map_pairs(map_type: MapType, data: *const u8, size: usize) -> Status;
+    }
+
+    /// The serialized request headers; empty if Envoy has none to give.
+    pub fn request_headers() -> Vec<u8> {
+        let mut data: *mut u8 = std::ptr::null_mut();
+        let mut size: usize = 0;
+        // SAFETY: Envoy fills `data` with a buffer of `size` bytes that it got
+        // from the SDK's `proxy_on_memory_allocate`, which allocates exactly
+        // `size` bytes with Rust's allocator; the SDK reads it back the same way.
+        unsafe {
+            match proxy_get_header_map_pairs(MapType::HttpRequestHeaders, &mut data, &mut size) {
+                Status::Ok if !data.is_null() => Vec::from_raw_parts(data, size, size),
+                _ => Vec::new(),
+            }
+        }
+    }
+
+    pub fn set_request_headers(serialized: &[u8]) {
+        // SAFETY: Envoy only reads `serialized.len()` bytes at its address during the call.
+        unsafe {
+            let _ = proxy_set_header_map_pairs(MapType::HttpRequestHeaders, serialized.as_ptr(), serialized.len());
         }
     }
 }

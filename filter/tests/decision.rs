@@ -104,8 +104,8 @@ fn a_valid_write_token_is_allowed_without_reading_the_body() {
     let token = sign(&claims("demo", "mcp:read mcp:write"));
     let verdict = g.decide_head(&post("/mcp/demo", Some(&bearer(&token))), &PureRust, true);
     let HeadVerdict::Allow(grant) = verdict else { panic!("{verdict:?}") };
-    let headers = grant.identity_headers();
-    let get = |n: &str| headers.iter().find(|(k, _)| *k == n).map(|(_, v)| v.as_str());
+    let headers: Vec<(&str, &str)> = grant.identity_headers().collect();
+    let get = |n: &str| headers.iter().find(|(k, _)| *k == n).map(|(_, v)| *v);
     assert_eq!(get("x-sekisho-subject"), Some("alice"));
     assert_eq!(get("x-sekisho-client-id"), Some("client-1"));
     assert_eq!(get("x-sekisho-scopes"), Some("mcp:read mcp:write"));
@@ -311,7 +311,7 @@ fn auth_modes_decide_which_credentials_count() {
     head.path = "/mcp/open?api-key=sk_x&a=1";
     let grant = granted(g.decide_head(&head, &PureRust, true));
     assert_eq!(grant.rewritten_path.as_deref(), Some("/mcp/open?a=1"));
-    assert_eq!(grant.identity_headers()[0], ("x-sekisho-auth", "none".to_owned()));
+    assert_eq!(grant.identity_headers().next(), Some(("x-sekisho-auth", "none")));
 }
 
 #[test]
@@ -418,8 +418,8 @@ fn an_api_key_is_looked_up_once_then_served_from_the_cache_until_the_bound() {
     let until = g.record_api_key(&key, &valid_answer(&["keys"], "mcp:read mcp:write"), NOW, i64::MAX);
     assert_eq!(until, NOW + 30);
     let grant = granted(g.decide_head(&head, &PureRust, true));
-    assert_eq!(grant.kind, sekisho_contract::identity::AuthKind::ApiKey);
-    assert_eq!(grant.subject.as_deref(), Some("ak_1"));
+    assert_eq!(grant.identity.kind, sekisho_contract::identity::AuthKind::ApiKey);
+    assert_eq!(grant.identity.subject.as_deref(), Some("ak_1"));
     // Query-string keys are taken out of the path.
     let from_query = post(&format!("/mcp/keys?api-key={key}&x=1"), None);
     assert_eq!(granted(g.decide_head(&from_query, &PureRust, true)).rewritten_path.as_deref(), Some("/mcp/keys?x=1"));
@@ -535,4 +535,43 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn a_path_that_was_not_utf8_fails_closed() {
+    // The shell reads `:path` lossily: a byte that is not UTF-8 becomes U+FFFD,
+    // which names no instance, so an MCP path is refused, never passed on.
+    let mut g = gate();
+    let token = sign(&claims("demo", "mcp:read mcp:write"));
+    let lossy = String::from_utf8_lossy(b"/mcp/demo\xff").into_owned();
+    let r = refused(g.decide_head(&post(&lossy, Some(&bearer(&token))), &PureRust, true));
+    assert_eq!(r.status, 404);
+    assert_eq!(g.tally.get(Counter::DeniedNotFound), 1);
+}
+
+#[test]
+fn headers_the_host_garbled_are_refused_not_passed() {
+    let mut g = gate();
+    let r = refused(g.unreadable_request());
+    assert_eq!((r.status, error_of(&r).as_str()), (400, "invalid_request"));
+    assert_eq!(g.tally.get(Counter::DeniedBadRequest), 1);
+}
+
+#[test]
+fn every_request_with_a_cached_token_shares_one_identity() {
+    // The identity is built when the token is verified and shared after: the
+    // hot path copies no claim and renders no header value.
+    let mut g = gate();
+    let token = sign(&claims("demo", "mcp:read mcp:write"));
+    let head = post("/mcp/demo", Some(&bearer(&token)));
+    let first = granted(g.decide_head(&head, &PureRust, true));
+    let second = granted(g.decide_head(&head, &PureRust, true));
+    assert!(std::rc::Rc::ptr_eq(&first.identity, &second.identity));
+    assert_eq!(g.tally.get(Counter::CacheHit), 1);
+    let other = granted(g.decide_head(
+        &post("/mcp/other", Some(&bearer(&sign(&claims("other", "mcp:write"))))),
+        &PureRust,
+        true,
+    ));
+    assert!(!std::rc::Rc::ptr_eq(&first.identity, &other.identity));
 }
