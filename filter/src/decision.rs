@@ -351,8 +351,8 @@ impl Gate {
         }
         let expect =
             Expectations { issuer: &at.issuer, audience: &at.resource, now, leeway: self.config.leeway_seconds };
-        // A seen token is checked where it lies in the cache, and only what
-        // the grant needs is copied out: almost every request takes this path.
+        // A seen token is checked where it lies in the cache, and the grant
+        // shares its identity: almost every request takes this path.
         if let Some(v) = self.tokens.get(token, now) {
             self.tally.bump(Counter::CacheHit);
             return granted_or_refused(at, v, &expect, &self.revoked);
