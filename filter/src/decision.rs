@@ -253,7 +253,7 @@ impl Gate {
         verdict
     }
 
-    /// Headers the host handed over in a shape the filter cannot read: it
+    /// Headers the host did not hand over, or in a shape the filter cannot read: it
     /// cannot tell what the request is for, so it refuses rather than guess.
     pub fn unreadable_request(&mut self) -> HeadVerdict {
         self.refuse(Refusal::error(

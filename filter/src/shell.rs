@@ -346,8 +346,11 @@ impl Mcp {
     /// the whole map costs less than a call per header), then decides.
     fn decide_head(&mut self, may_fetch: bool) -> HeadVerdict {
         self.headers = abi::request_headers();
-        let Ok(headers) = HeaderMap::parse(&self.headers) else {
-            return self.worker.gate.borrow_mut().unreadable_request();
+        // Envoy always hands over `:method` and `:path`; an empty or garbled
+        // map means the filter cannot see the request, so it does not pass it.
+        let headers = match HeaderMap::parse(&self.headers) {
+            Ok(headers) if !headers.is_empty() => headers,
+            _ => return self.worker.gate.borrow_mut().unreadable_request(),
         };
         // A path that is not UTF-8 keeps its shape, so an MCP path still
         // fails closed (404) instead of passing unchecked.
