@@ -294,9 +294,10 @@ impl Gate {
         let Some(policy) = self.policy.as_ref() else {
             return Err(unavailable(self.config.retry_seconds));
         };
-        let instance = policy.instance(instance_id).ok_or_else(not_found)?;
+        // `resources` follows the policy's instances one for one (`set_policy`).
+        let (resource, instance) =
+            self.resources.iter().zip(&policy.instances).find(|(r, _)| &*r.id == instance_id).ok_or_else(not_found)?;
         let mode = instance.auth_mode;
-        let resource = self.resources.iter().find(|r| &*r.id == instance_id).ok_or_else(not_found)?;
         let at = Target {
             issuer: Rc::clone(&self.issuer),
             instance: Rc::clone(&resource.id),
