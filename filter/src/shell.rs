@@ -551,12 +551,16 @@ impl HttpContext for Mcp {
 /// The two header-map calls of the proxy-wasm ABI, without the SDK's
 /// per-header copies (see [`crate::header_map`]).
 mod abi {
-    use proxy_wasm::types::{MapType, Status};
+    use proxy_wasm::types::MapType;
+
+    /// The ABI's status `Ok`. The status is read as a plain integer: a value
+    /// the SDK's `Status` enum does not list must not become an invalid enum.
+    const OK: u32 = 0;
 
     #[link(wasm_import_module = "env")]
     unsafe extern "C" {
-        fn proxy_get_header_map_pairs(map_type: MapType, data: *mut *mut u8, size: *mut usize) -> Status;
-        fn proxy_set_header_map_pairs(map_type: MapType, data: *const u8, size: usize) -> Status;
+        fn proxy_get_header_map_pairs(map_type: MapType, data: *mut *mut u8, size: *mut usize) -> u32;
+        fn proxy_set_header_map_pairs(map_type: MapType, data: *const u8, size: usize) -> u32;
     }
 
     /// The serialized request headers; empty if Envoy has none to give.
@@ -568,7 +572,7 @@ mod abi {
         // `size` bytes with Rust's allocator; the SDK reads it back the same way.
         unsafe {
             match proxy_get_header_map_pairs(MapType::HttpRequestHeaders, &mut data, &mut size) {
-                Status::Ok if !data.is_null() => Vec::from_raw_parts(data, size, size),
+                OK if !data.is_null() => Vec::from_raw_parts(data, size, size),
                 _ => Vec::new(),
             }
         }
