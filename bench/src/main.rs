@@ -292,18 +292,21 @@ struct Listeners<'a> {
 fn render(ports: &Ports, issuer: &str, audience: &str, jwks: &str, listeners: Listeners<'_>) -> String {
     let routes = r#"{ name: r, virtual_hosts: [ { name: v, domains: ["*"], routes: [ { match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: '{"jsonrpc":"2.0","id":1,"result":{"tools":[]}}' } } } ] } ] }"#;
     let mut config = TEMPLATE.to_owned();
-    if let (Some(a), Some(b)) = (config.find("  - name: sekisho\n"), config.find("  clusters:\n")) {
-        let sekisho = config[a..b].to_owned();
+    // The rewrite floor: the floor's listener again, configured to rewrite.
+    if let Some((at, floor)) = listener_block(&config, "wasm_floor") {
+        let rewrite = renamed(&floor, "wasm_floor", "wasm_rewrite")
+            .replace("${WASM_FLOOR_PORT}", "${WASM_REWRITE_PORT}")
+            .replace("${WASM_FLOOR_CONFIG}", "rewrite");
+        config.insert_str(at + floor.len(), &rewrite);
+    }
+    if let Some((at, sekisho)) = listener_block(&config, "sekisho") {
         let baseline = listeners.baseline.map(|_| {
-            sekisho
-                .replace("name: sekisho\n", "name: sekisho_baseline\n")
-                .replace("stat_prefix: sekisho\n", "stat_prefix: sekisho_baseline\n")
-                .replace("vm_id: sekisho\n", "vm_id: sekisho_baseline\n")
+            renamed(&sekisho, "sekisho", "sekisho_baseline")
                 .replace("${SEKISHO_PORT}", "${BASELINE_PORT}")
                 .replace("${WASM_PATH}", "${BASELINE_WASM_PATH}")
         });
-        let kept = if listeners.filter.is_some() { sekisho } else { String::new() };
-        config.replace_range(a..b, &(kept + &baseline.unwrap_or_default()));
+        let kept = if listeners.filter.is_some() { sekisho.clone() } else { String::new() };
+        config.replace_range(at..at + sekisho.len(), &(kept + &baseline.unwrap_or_default()));
     }
     let path = |p: Option<&Path>| p.map(|p| p.display().to_string()).unwrap_or_default();
     for (name, value) in [
@@ -315,6 +318,7 @@ fn render(ports: &Ports, issuer: &str, audience: &str, jwks: &str, listeners: Li
         ("WASM_FLOOR_PORT", ports.wasm_floor.to_string()),
         ("WASM_REWRITE_PORT", ports.wasm_rewrite.to_string()),
         ("WASM_FLOOR_PATH", xtask::workspace::wasm_floor().display().to_string()),
+        ("WASM_FLOOR_CONFIG", String::new()),
         ("SEKISHO_PORT", ports.sekisho.to_string()),
         ("BASELINE_PORT", ports.baseline.to_string()),
         ("BASELINE_WASM_PATH", path(listeners.baseline)),
@@ -327,6 +331,23 @@ fn render(ports: &Ports, issuer: &str, audience: &str, jwks: &str, listeners: Li
         config = config.replace(&format!("${{{name}}}"), &value);
     }
     config
+}
+
+/// Where the listener `name` starts in `config`, and its text up to the next
+/// listener or the clusters.
+fn listener_block(config: &str, name: &str) -> Option<(usize, String)> {
+    let at = config.find(&format!("\n  - name: {name}\n"))? + 1;
+    let rest = &config[at..];
+    // Ends where the next line at the listeners' indentation starts.
+    let len =
+        ["\n  - name: ", "\n  clusters:\n"].iter().filter_map(|end| rest.find(end)).min().map_or(rest.len(), |e| e + 1);
+    Some((at, rest[..len].to_owned()))
+}
+
+/// A listener block under another name: its listener, stat prefix, plugin,
+/// root and VM ids, so the copy gets a VM of its own.
+fn renamed(block: &str, from: &str, to: &str) -> String {
+    block.replace(&format!(": {from}\n"), &format!(": {to}\n"))
 }
 
 /// Polls `url` (POST tools/list) until it answers 200, for up to 30 s.
@@ -382,7 +403,12 @@ mod tests {
         assert!(config.contains("\"/x/current.wasm\"") && config.contains("\"/x/baseline.wasm\""));
         // Separate VMs, so neither build shares a cache or the keys with the other.
         assert!(config.contains("vm_id: sekisho\n") && config.contains("vm_id: sekisho_baseline\n"));
-        assert!(config.contains("value: rewrite"), "the rewrite floor is configured");
+        // The rewrite floor is the floor's listener again, with its own port, VM and configuration.
+        let (_, floor) = listener_block(&config, "wasm_floor").unwrap();
+        let (_, rewrite) = listener_block(&config, "wasm_rewrite").unwrap();
+        assert!(floor.contains("port_value: 1004 ") && floor.contains("value: ''"), "{floor}");
+        assert!(rewrite.contains("port_value: 1008 ") && rewrite.contains("vm_id: wasm_rewrite\n"), "{rewrite}");
+        assert!(rewrite.contains("value: 'rewrite'") && !rewrite.contains(": wasm_floor\n"), "{rewrite}");
     }
 
     #[test]
