@@ -9,6 +9,7 @@
 mod cpu;
 mod memory;
 mod report;
+mod reuse;
 mod service;
 mod tokens;
 mod wrk;
@@ -63,6 +64,10 @@ struct Args {
 
 const ADMIN_TOKEN: &str = "bench-admin-token-bench-admin-token-0000";
 const TEMPLATE: &str = include_str!("../envoy-bench.yaml.tmpl");
+/// In front of every listener's router: the answer waits for the whole request,
+/// so Envoy keeps the connection (see the template's header).
+const WHOLE_REQUEST: &str = "- name: envoy.filters.http.buffer\n            typed_config: \
+    { \"@type\": type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer, max_request_bytes: 65536 }";
 
 struct Ports {
     admin: u16,
@@ -218,7 +223,10 @@ fn filter_bench(
         };
         warm.run(&target, warm_load, c)?;
         eprintln!("round {}: measuring {name} ({path})…", round + 1);
+        let prefix = stat_prefix(name);
+        let before = reuse::Traffic::read(ports.admin, prefix)?;
         let (result, cpu) = wrk.run_measuring(&target, load, c, envoy_pid)?;
+        reuse::Traffic::read(ports.admin, prefix)?.check_reuse_since(before, name)?;
         anyhow::Ok(Row::new(name, path, round, c.unwrap_or(wrk.connections), result).with_server_cpu(cpu))
     };
 
@@ -279,6 +287,15 @@ fn filter_bench(
     Ok(())
 }
 
+/// The `stat_prefix` of the listener a run named `name` measures: the
+/// listener's own name, except that both Sekisho paths share one listener.
+fn stat_prefix(name: &str) -> &str {
+    match name {
+        "sekisho_jwt" | "sekisho_api_key" => "sekisho",
+        other => other,
+    }
+}
+
 /// Which builds of the Sekisho filter the bench Envoy loads.
 #[derive(Clone, Copy)]
 struct Listeners<'a> {
@@ -327,6 +344,7 @@ fn render(ports: &Ports, issuer: &str, audience: &str, jwks: &str, listeners: Li
         ("AUDIENCE", audience.to_owned()),
         ("JWKS", jwks.to_owned()),
         ("WASM_PATH", path(listeners.filter)),
+        ("WHOLE_REQUEST", WHOLE_REQUEST.to_owned()),
     ] {
         config = config.replace(&format!("${{{name}}}"), &value);
     }
@@ -396,8 +414,7 @@ mod tests {
     fn a_baseline_build_gets_a_listener_of_its_own_beside_the_current_one() {
         let (current, baseline) = (Path::new("/x/current.wasm"), Path::new("/x/baseline.wasm"));
         let config = render_with(Listeners { filter: Some(current), baseline: Some(baseline) });
-        let body = config.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n");
-        assert!(!body.contains("${"), "a placeholder is left: {body}");
+        assert!(!config.contains("${"), "a placeholder is left: {config}");
         assert!(config.contains("  - name: sekisho\n") && config.contains("  - name: sekisho_baseline\n"));
         assert!(config.contains("port_value: 1005 ") && config.contains("port_value: 1007 "));
         assert!(config.contains("\"/x/current.wasm\"") && config.contains("\"/x/baseline.wasm\""));
@@ -409,6 +426,27 @@ mod tests {
         assert!(floor.contains("port_value: 1004 ") && floor.contains("value: ''"), "{floor}");
         assert!(rewrite.contains("port_value: 1008 ") && rewrite.contains("vm_id: wasm_rewrite\n"), "{rewrite}");
         assert!(rewrite.contains("value: 'rewrite'") && !rewrite.contains(": wasm_floor\n"), "{rewrite}");
+    }
+
+    /// Each listener's answer waits for the whole request, so connections are
+    /// kept and a run measures requests; the stat prefix names the listener,
+    /// so the reuse check reads that listener's counters.
+    #[test]
+    fn every_listener_completes_the_request_before_its_router_answers() {
+        let baseline = Path::new("/x/baseline.wasm");
+        let config = render_with(Listeners { filter: Some(Path::new("/x/current.wasm")), baseline: Some(baseline) });
+        let names =
+            ["no_auth", "jwt_authn", "jwt_authn_cache", "wasm_floor", "wasm_rewrite", "sekisho", "sekisho_baseline"];
+        for name in names {
+            let (_, block) = listener_block(&config, name).unwrap_or_else(|| panic!("no listener {name}"));
+            let buffer = block.find("extensions.filters.http.buffer.v3.Buffer").unwrap_or_else(|| panic!("{block}"));
+            let router = block.find("- name: envoy.filters.http.router").unwrap();
+            assert!(buffer < router, "{block}");
+            assert_eq!(block.matches("extensions.filters.http.buffer.v3.Buffer").count(), 1, "{block}");
+            assert!(block.contains(&format!("stat_prefix: {name}\n")), "{block}");
+        }
+        assert_eq!(stat_prefix("sekisho_api_key"), "sekisho");
+        assert_eq!(stat_prefix("wasm_rewrite"), "wasm_rewrite");
     }
 
     #[test]

@@ -264,6 +264,19 @@ impl Gate {
         ))
     }
 
+    /// Envoy did not take the credential out or the identity in (SPEC F6):
+    /// the request must not go upstream, and it is not the client's doing.
+    pub fn rewrite_failed(&mut self) -> Refusal {
+        let r = Refusal::error(
+            500,
+            "server_error",
+            "the gateway could not prepare the request for the MCP server",
+            Counter::Unavailable,
+        );
+        self.tally.bump(r.counter);
+        r
+    }
+
     /// A body larger than the filter reads.
     pub fn body_too_large(&mut self) -> Refusal {
         let r = Refusal::jsonrpc(413, -32600, "request body is too large");

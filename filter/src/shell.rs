@@ -301,7 +301,7 @@ impl RootContext for Root {
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         let worker = self.worker.clone()?;
-        Some(Box::new(Mcp { worker, state: State::Head, buffered: None, headers: Vec::new(), upstream: Vec::new() }))
+        Some(Box::new(Mcp { worker, state: State::Head, buffered: None, headers: Vec::new() }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -337,8 +337,6 @@ struct Mcp {
     buffered: Option<usize>,
     /// The request header map as Envoy last serialized it (see [`crate::header_map`]).
     headers: Vec<u8>,
-    /// The header map written back for the upstream.
-    upstream: Vec<u8>,
 }
 
 impl Mcp {
@@ -365,12 +363,19 @@ impl Mcp {
         self.worker.gate.borrow_mut().decide_head(&head, &self.worker.crypto, may_fetch)
     }
 
-    /// Takes the credential out, puts the verified identity in (SPEC F6):
-    /// the whole header map is written back in one call.
-    fn apply(&mut self, grant: &Grant) {
-        let Ok(headers) = HeaderMap::parse(&self.headers) else { return };
-        upstream::rewrite(&headers, grant, &mut self.upstream);
-        abi::set_request_headers(&self.upstream);
+    /// Takes the credential out and puts the verified identity in (SPEC F6).
+    /// Should Envoy refuse an edit, the request must not go upstream: the
+    /// error is the refusal already sent.
+    fn apply(&mut self, grant: &Grant) -> Result<(), Action> {
+        let done = match HeaderMap::parse(&self.headers) {
+            Ok(headers) => upstream::edits(&headers, grant).into_iter().all(abi::edit_request_headers),
+            Err(_) => false,
+        };
+        if done {
+            return Ok(());
+        }
+        let refusal = self.worker.gate.borrow_mut().rewrite_failed();
+        Err(self.refuse(&refusal))
     }
 
     fn refuse(&mut self, r: &Refusal) -> Action {
@@ -388,13 +393,17 @@ impl Mcp {
                 Action::Continue
             }
             HeadVerdict::Refuse(r) => self.refuse(&r),
-            HeadVerdict::Allow(grant) => {
-                self.apply(&grant);
-                self.state = State::Decided;
-                Action::Continue
-            }
+            HeadVerdict::Allow(grant) => match self.apply(&grant) {
+                Ok(()) => {
+                    self.state = State::Decided;
+                    Action::Continue
+                }
+                Err(refused) => refused,
+            },
             HeadVerdict::ReadBody(grant) => {
-                self.apply(&grant);
+                if let Err(refused) = self.apply(&grant) {
+                    return refused;
+                }
                 if end_of_stream {
                     return self.decide_body(&grant, &[]);
                 }
@@ -498,14 +507,16 @@ impl Context for Mcp {
         }
         let verdict = self.decide_head(false);
         let action = match (verdict, self.buffered) {
-            (HeadVerdict::ReadBody(grant), Some(size)) => {
-                self.apply(&grant);
-                let body = hostcalls::get_buffer(proxy_wasm::types::BufferType::HttpRequestBody, 0, size)
-                    .ok()
-                    .flatten()
-                    .unwrap_or_default();
-                self.decide_body(&grant, &body)
-            }
+            (HeadVerdict::ReadBody(grant), Some(size)) => match self.apply(&grant) {
+                Ok(()) => {
+                    let body = hostcalls::get_buffer(proxy_wasm::types::BufferType::HttpRequestBody, 0, size)
+                        .ok()
+                        .flatten()
+                        .unwrap_or_default();
+                    self.decide_body(&grant, &body)
+                }
+                Err(refused) => refused,
+            },
             (other, _) => self.act(other, end_of_stream),
         };
         // Still waiting for the body: the next body callback decides and continues.
@@ -548,10 +559,12 @@ impl HttpContext for Mcp {
     }
 }
 
-/// The two header-map calls of the proxy-wasm ABI, without the SDK's
-/// per-header copies (see [`crate::header_map`]).
+/// The header-map calls of the proxy-wasm ABI the filter makes itself:
+/// byte names and values, without the SDK's copies (see [`crate::header_map`]).
 mod abi {
     use proxy_wasm::types::MapType;
+
+    use crate::upstream::Edit;
 
     /// The ABI's status `Ok`. The status is read as a plain integer: a value
     /// the SDK's `Status` enum does not list must not become an invalid enum.
@@ -560,7 +573,21 @@ mod abi {
     #[link(wasm_import_module = "env")]
     unsafe extern "C" {
         fn proxy_get_header_map_pairs(map_type: MapType, data: *mut *mut u8, size: *mut usize) -> u32;
-        fn proxy_set_header_map_pairs(map_type: MapType, data: *const u8, size: usize) -> u32;
+        fn proxy_remove_header_map_value(map_type: MapType, name: *const u8, name_size: usize) -> u32;
+        fn proxy_replace_header_map_value(
+            map_type: MapType,
+            name: *const u8,
+            name_size: usize,
+            value: *const u8,
+            value_size: usize,
+        ) -> u32;
+        fn proxy_add_header_map_value(
+            map_type: MapType,
+            name: *const u8,
+            name_size: usize,
+            value: *const u8,
+            value_size: usize,
+        ) -> u32;
     }
 
     /// The serialized request headers; empty if Envoy has none to give.
@@ -578,10 +605,21 @@ mod abi {
         }
     }
 
-    pub fn set_request_headers(serialized: &[u8]) {
-        // SAFETY: Envoy only reads `serialized.len()` bytes at its address during the call.
-        unsafe {
-            let _ = proxy_set_header_map_pairs(MapType::HttpRequestHeaders, serialized.as_ptr(), serialized.len());
-        }
+    /// Makes one change to the request headers; false if Envoy did not.
+    pub fn edit_request_headers(edit: Edit<'_>) -> bool {
+        let map = MapType::HttpRequestHeaders;
+        // SAFETY: Envoy only reads the given lengths at the given addresses, during the call.
+        let status = unsafe {
+            match edit {
+                Edit::Remove(name) => proxy_remove_header_map_value(map, name.as_ptr(), name.len()),
+                Edit::Replace(name, value) => {
+                    proxy_replace_header_map_value(map, name.as_ptr(), name.len(), value.as_ptr(), value.len())
+                }
+                Edit::Add(name, value) => {
+                    proxy_add_header_map_value(map, name.as_ptr(), name.len(), value.as_ptr(), value.len())
+                }
+            }
+        };
+        status == OK
     }
 }
