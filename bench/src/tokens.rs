@@ -2,6 +2,8 @@
 //! `JWT_PRIVATE_KEY` and to `jwt_authn` as an inline JWKS, and tokens signed
 //! with it here (many of them, for the cold path).
 
+use std::ops::Range;
+
 use anyhow::{Context, Result};
 use p256::ecdsa::SigningKey;
 use p256::pkcs8::{EncodePrivateKey, LineEnding};
@@ -50,16 +52,18 @@ impl Signer {
         jws::sign_es256(&claims, jws::ACCESS_TOKEN_TYP, &self.kid, &self.key).context("signing a bench token")
     }
 
-    /// `count` distinct tokens, signed on every core.
-    pub fn tokens(&self, issuer: &str, audience: &str, now: i64, count: u64) -> Result<Vec<String>> {
+    /// The distinct tokens numbered `numbers` (disjoint ranges, disjoint
+    /// tokens), signed on every core.
+    pub fn tokens(&self, issuer: &str, audience: &str, now: i64, numbers: Range<u64>) -> Result<Vec<String>> {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get() as u64);
+        let (first, count) = (numbers.start, numbers.end.saturating_sub(numbers.start));
         let chunk = count.div_ceil(threads);
         std::thread::scope(|scope| {
             let handles: Vec<_> = (0..threads)
                 .map(|t| {
                     scope.spawn(move || {
                         (t * chunk..((t + 1) * chunk).min(count))
-                            .map(|n| self.token(issuer, audience, now, n))
+                            .map(|n| self.token(issuer, audience, now, first + n))
                             .collect::<Result<Vec<_>>>()
                     })
                 })
