@@ -1,5 +1,4 @@
-//! The proxy-wasm ABI's serialized header map, read in place and written
-//! without intermediate copies.
+//! The proxy-wasm ABI's serialized header map, read in place.
 //!
 //! Envoy hands the whole request header map over in one call as
 //! `count, (name_len, value_len) × count, (name \0 value \0) × count`, all
@@ -90,7 +89,10 @@ impl<'a> Iterator for Pairs<'a> {
     }
 }
 
-/// Serializes `pairs` into `out` (cleared first) in the ABI's layout.
+/// Serializes `pairs` into `out` (cleared first) in the ABI's layout: the
+/// maps Envoy would hand over, for tests. The filter itself changes headers
+/// with edits (`upstream.rs`), never by writing a whole map back.
+#[cfg(test)]
 pub fn write<'p>(out: &mut Vec<u8>, pairs: impl Iterator<Item = (&'p [u8], &'p [u8])> + Clone) {
     out.clear();
     let (count, bytes) = pairs.clone().fold((0usize, 0usize), |(c, b), (n, v)| (c + 1, b + n.len() + v.len() + 2));
