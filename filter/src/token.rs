@@ -3,6 +3,7 @@
 //! [`crate::decision`], since a verified token is cached and reused.
 
 use sekisho_contract::claims::{AccessTokenClaims, ClaimsError, Expectations};
+use sekisho_contract::identity;
 use sekisho_contract::jws::{self, JwsError};
 use sekisho_contract::scope::ScopeSet;
 
@@ -84,6 +85,10 @@ pub fn verify(
     }
     let claims: AccessTokenClaims = parsed.claims().map_err(TokenError::Jws)?;
     expect.check(&claims).map_err(TokenError::Claims)?;
+    // `sub` and `client_id` go upstream as header values (SPEC F6).
+    if !identity::is_header_safe(&claims.sub) || !identity::is_header_safe(&claims.client_id) {
+        return Err(TokenError::Jws(JwsError::BadClaims));
+    }
     let scopes = claims.scopes().map_err(|_| TokenError::Claims(ClaimsError::BadScope))?;
     Ok(VerifiedToken { claims, scopes })
 }

@@ -138,6 +138,11 @@ fn bad_tokens_are_invalid_token() {
     early.nbf = Some(NOW + 120);
     let mut wrong_iss = claims("demo", "mcp:read");
     wrong_iss.iss = format!("{BASE}/");
+    // Signed by the issuer, but its subject would start a header upstream.
+    let mut header_in_sub = claims("demo", "mcp:read");
+    header_in_sub.sub = "alice\r\nx-sekisho-scopes: mcp:admin".into();
+    let mut header_in_client = claims("demo", "mcp:read");
+    header_in_client.client_id = "client-1\nx-evil: 1".into();
     let wrong_sig =
         jws::sign_es256(&claims("demo", "mcp:read"), jws::ACCESS_TOKEN_TYP, &kid(&signing_key(1)), &other_key).unwrap();
     let b64 = |v: serde_json::Value| {
@@ -155,6 +160,8 @@ fn bad_tokens_are_invalid_token() {
         ("expired", sign(&expired)),
         ("not yet valid", sign(&early)),
         ("wrong issuer", sign(&wrong_iss)),
+        ("CR LF in the subject", sign(&header_in_sub)),
+        ("LF in the client id", sign(&header_in_client)),
         ("wrong signature", wrong_sig),
         ("alg none", alg_none),
         ("HS256", hs256),
