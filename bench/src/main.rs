@@ -2,8 +2,9 @@
 //! against Envoy's native `jwt_authn`, in one Envoy, one run (SPEC P1–P3, P5).
 //!
 //! Envoy runs with one worker pinned to core 0; `wrk` runs pinned to core 1.
-//! Every listener answers with a direct response, so a ratio is the cost of the
-//! authentication filter alone. Ratios compare runs of the same process tree
+//! Every listener answers with a direct response once the request is whole (so
+//! Envoy keeps the connection), so a ratio is the cost of the authentication
+//! filter alone. Ratios compare runs of the same process tree
 //! minutes apart, never figures from another machine or day.
 
 mod cpu;
@@ -229,8 +230,7 @@ fn filter_bench(
         eprintln!("filling the token cache of the filter on port {port}…");
         let mut sent = 0;
         while sent < fill_count {
-            let start = (sent % fill_count) as usize;
-            let load = Load::BearerFromFile(&fill_file, start);
+            let load = Load::BearerFromFile(&fill_file, sent as usize);
             sent += Wrk { seconds: 2, ..wrk }.run(&url(port, "/mcp/bench"), load, None)?.requests;
         }
     }
