@@ -46,10 +46,6 @@ impl ScopeSet {
         Ok(Self::from_vec(scopes))
     }
 
-    pub fn from_iter<I: IntoIterator<Item = S>, S: Into<String>>(iter: I) -> Self {
-        Self::from_vec(iter.into_iter().map(Into::into).collect())
-    }
-
     fn from_vec(mut scopes: Vec<String>) -> Self {
         scopes.sort();
         scopes.dedup();
@@ -103,6 +99,12 @@ impl fmt::Display for ScopeSet {
 /// `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )` (RFC 6749 §3.3).
 fn is_scope_char(b: u8) -> bool {
     b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b)
+}
+
+impl<S: Into<String>> FromIterator<S> for ScopeSet {
+    fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> Self {
+        Self::from_vec(iter.into_iter().map(Into::into).collect())
+    }
 }
 
 #[cfg(test)]

@@ -426,7 +426,8 @@ impl Gate {
 
     /// Remembers the service's answer about `key` (SPEC K3: both answers are
     /// cached, so revocation takes at most the bound and guessing cannot flood
-    /// the service). Returns the time until which it is kept.
+    /// the service). Returns the time until which it is kept: `now` when it
+    /// is not kept at all (a malformed key, an unusable key id).
     /// `not_after` caps it further (an answer another worker cached earlier).
     pub fn record_api_key(&mut self, key: &str, answer: &VerifyResponse, now: i64, not_after: i64) -> i64 {
         // The hot path skips the format check for cached keys: keep it true
@@ -437,6 +438,10 @@ impl Gate {
         let seconds = i64::from(answer.cache_seconds).min(self.config.max_api_key_cache_seconds);
         let mut valid_until = now.saturating_add(seconds).min(not_after);
         let verdict = match &answer.verdict {
+            // The key id travels upstream as `x-sekisho-subject`. An answer
+            // that could not is treated like an unreadable one: not cached,
+            // so the request gets a 503 and the next one asks again.
+            Verdict::Valid(k) if !identity::is_header_safe(&k.key_id) => return now,
             Verdict::Valid(k) => {
                 if let Some(exp) = k.expires_at {
                     valid_until = valid_until.min(exp);

@@ -468,6 +468,11 @@ impl Mcp {
         };
         let now = now();
         let valid_until = self.worker.gate.borrow_mut().record_api_key(key, &answer.0, now, i64::MAX);
+        if valid_until <= now {
+            // Not kept (see `record_api_key`): nothing to share either.
+            self.worker.gate.borrow_mut().tally.bump(Counter::ApiKeyLookupFailed);
+            return;
+        }
         let (slot, digest) = shared_keys::slot_of(key);
         let _ = hostcalls::set_shared_data(&slot, Some(&shared_keys::encode(&digest, valid_until, &answer.1)), None);
     }

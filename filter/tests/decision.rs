@@ -437,6 +437,20 @@ fn an_api_key_is_looked_up_once_then_served_from_the_cache_until_the_bound() {
 }
 
 #[test]
+fn an_answer_whose_key_id_cannot_travel_as_a_header_is_not_trusted() {
+    let mut g = gate();
+    let key = api_key();
+    let mut answer = valid_answer(&["keys"], "mcp:read mcp:write");
+    if let Verdict::Valid(k) = &mut answer.verdict {
+        k.key_id = "ak_1\r\nx-sekisho-subject: admin".into();
+    }
+    assert_eq!(g.record_api_key(&key, &answer, NOW, i64::MAX), NOW, "nothing cached");
+    assert!(matches!(g.decide_head(&with_key("/mcp/keys", &key), &PureRust, true), HeadVerdict::LookupApiKey(_)));
+    let r = refused(g.decide_head(&with_key("/mcp/keys", &key), &PureRust, false));
+    assert_eq!(r.status, 503);
+}
+
+#[test]
 fn an_api_key_for_another_instance_is_forbidden() {
     let mut g = gate();
     let key = api_key();

@@ -257,7 +257,9 @@ fn check_claims(claims: &Claims, expected: &Expected<'_>) -> Result<(), IdTokenE
     if claims.iat > expected.now + LEEWAY_SECS || claims.iat < expected.now - MAX_AGE_SECS {
         return Err(IdTokenError::IssuedAt);
     }
-    if claims.sub.is_empty() || claims.sub.len() > 255 {
+    // The subject becomes the access token's `sub`, which the filter hands
+    // upstream as a header: refuse here what the filter would refuse there.
+    if claims.sub.is_empty() || claims.sub.len() > 255 || !sekisho_contract::identity::is_header_safe(&claims.sub) {
         return Err(IdTokenError::Malformed("sub"));
     }
     Ok(())
@@ -334,6 +336,10 @@ mod tests {
         assert!(check(with(&[("exp", json!(NOW - 30))])).is_ok());
         assert_eq!(check(with(&[("iat", json!(NOW + 120))])).unwrap_err(), IdTokenError::IssuedAt);
         assert_eq!(check(with(&[("iat", json!(NOW - 3600))])).unwrap_err(), IdTokenError::IssuedAt);
+        for sub in ["", "auth0|42\r\nx-sekisho-subject: admin", "auth0|\u{7f}", &"a".repeat(256)] {
+            assert_eq!(check(with(&[("sub", json!(sub))])).unwrap_err(), IdTokenError::Malformed("sub"), "{sub:?}");
+        }
+        assert!(check(with(&[("sub", json!("auth0|42 Jöhn\tDoe"))])).is_ok());
     }
 
     #[test]
