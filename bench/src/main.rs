@@ -8,6 +8,7 @@
 //! minutes apart, never figures from another machine or day.
 
 mod cpu;
+mod instructions;
 mod memory;
 mod report;
 mod reuse;
@@ -62,6 +63,11 @@ struct Args {
     /// is larger than most changes; a ratio within each round is not.
     #[arg(long)]
     baseline_wasm: Option<PathBuf>,
+    /// Count instructions per request with valgrind's callgrind instead of
+    /// timing the filter listeners (deterministic; slow: Envoy runs under
+    /// valgrind). The service half is not run.
+    #[arg(long)]
+    instructions: bool,
 }
 
 const ADMIN_TOKEN: &str = "bench-admin-token-bench-admin-token-0000";
@@ -123,7 +129,7 @@ fn main() -> Result<()> {
     if args.only.as_deref() != Some("service") {
         filter_bench(&args, &bins, (server_cpu, load_cpu), &work, &mut report)?;
     }
-    if args.only.as_deref() != Some("filter") {
+    if args.only.as_deref() != Some("filter") && !args.instructions {
         let wrk = Wrk { cpu: load_cpu, seconds: args.seconds, connections: args.connections, work_dir: &work };
         service::ServiceBench { authz: &bins.authz, server_cpu, wrk, work: &work, rounds: args.rounds }
             .run(&mut report)?;
@@ -193,13 +199,24 @@ fn filter_bench(
 
     let listeners = Listeners { filter: Some(&bins.filter_wasm), baseline: args.baseline_wasm.as_deref() };
     let config = render(&ports, &issuer, &audience, &signer.jwks_json()?, listeners);
+    let hot_token = signer.token(&issuer, &audience, now, u64::MAX)?;
+    if args.instructions {
+        let fresh =
+            signer.tokens(&issuer, &audience, now, 0..(instructions::WARM_UP + instructions::COUNTED) as u64)?;
+        let bearer = format!("Bearer {hot_token}");
+        let hot = instructions::Credential::Header("Authorization", &bearer);
+        let key = api_key.as_ref().map_err(|e| anyhow::anyhow!("no API key for the bench: {e:#}"))?;
+        let groups = instruction_groups(&ports, &config, hot, key, &fresh, args.baseline_wasm.is_some());
+        let counted = instructions::count(&bins.envoy, envoy_cpu, work, &groups)?;
+        report.set_instructions(counted);
+        return Ok(());
+    }
     let config_path = work.join("envoy-bench.yaml");
     std::fs::write(&config_path, &config)?;
     let mut envoy_cmd = pinned(&bins.envoy, envoy_cpu);
     envoy_cmd.arg("-c").arg(&config_path).args(["--concurrency", "1", "--disable-hot-restart", "--log-level", "warn"]);
     let envoy = ManagedProcess::spawn("envoy", envoy_cmd, work)?;
 
-    let hot_token = signer.token(&issuer, &audience, now, u64::MAX)?;
     let bearer = vec![("Authorization", format!("Bearer {hot_token}"))];
     let url = |port: u16, path: &str| format!("http://127.0.0.1:{port}{path}");
     wait_for(&url(ports.sekisho, "/mcp/bench"), &bearer)?;
@@ -307,6 +324,55 @@ fn filter_bench(
         Err(e) => report.note(format!("memory not measured: {e:#}")),
     }
     Ok(())
+}
+
+/// The Envoys of `--instructions`: no more than two wasm VMs in each (more do
+/// not start under valgrind), and a `no_auth` listener in each, counted first.
+fn instruction_groups<'a>(
+    ports: &Ports,
+    config: &str,
+    hot: instructions::Credential<'a>,
+    api_key: &'a str,
+    fresh: &'a [String],
+    baseline: bool,
+) -> Vec<instructions::Group<'a>> {
+    use instructions::{Credential, Group, Run};
+    let run = |name, path, port, mcp_path, credential| Run { name, path, port, mcp_path, credential };
+    let mut filters = vec![
+        run("no_auth", "hot", ports.no_auth, "/mcp/bench", Credential::None),
+        run("jwt_authn", "hot", ports.jwt_authn, "/mcp/bench", hot),
+        run("jwt_authn_cache", "hot", ports.jwt_authn_cache, "/mcp/bench", hot),
+        run("sekisho_jwt", "hot", ports.sekisho, "/mcp/bench", hot),
+        run("sekisho_api_key", "hot", ports.sekisho, "/mcp/bench-keys", Credential::Header("X-API-Key", api_key)),
+        run("jwt_authn", "cold", ports.jwt_authn, "/mcp/bench", Credential::FreshBearers(fresh)),
+        run("sekisho_jwt", "cold", ports.sekisho, "/mcp/bench", Credential::FreshBearers(fresh)),
+    ];
+    if baseline {
+        filters.insert(4, run("sekisho_baseline", "hot", ports.baseline, "/mcp/bench", hot));
+    }
+    vec![
+        Group { label: "filters", config: dropping(config, &["wasm_floor", "wasm_rewrite"]), runs: filters },
+        Group {
+            label: "floors",
+            config: dropping(config, &["jwt_authn", "jwt_authn_cache", "sekisho", "sekisho_baseline"]),
+            runs: vec![
+                run("no_auth", "hot", ports.no_auth, "/mcp/bench", Credential::None),
+                run("wasm_floor", "hot", ports.wasm_floor, "/mcp/bench", hot),
+                run("wasm_rewrite", "hot", ports.wasm_rewrite, "/mcp/bench", hot),
+            ],
+        },
+    ]
+}
+
+/// `config` without the listeners named (clusters stay).
+fn dropping(config: &str, listeners: &[&str]) -> String {
+    let mut out = config.to_owned();
+    for name in listeners {
+        if let Some((at, block)) = listener_block(&out, name) {
+            out.replace_range(at..at + block.len(), "");
+        }
+    }
+    out
 }
 
 /// The `stat_prefix` of the listener a run named `name` measures: the
@@ -469,6 +535,42 @@ mod tests {
         }
         assert_eq!(stat_prefix("sekisho_api_key"), "sekisho");
         assert_eq!(stat_prefix("wasm_rewrite"), "wasm_rewrite");
+    }
+
+    #[test]
+    fn each_envoy_counted_under_valgrind_has_no_auth_and_at_most_two_wasm_vms() {
+        let config = render_with(Listeners {
+            filter: Some(Path::new("/x/current.wasm")),
+            baseline: Some(Path::new("/x/baseline.wasm")),
+        });
+        let fresh = vec![String::new(); instructions::WARM_UP + instructions::COUNTED];
+        let hot = instructions::Credential::Header("Authorization", "Bearer t");
+        let groups = instruction_groups(&ports(), &config, hot, "key", &fresh, true);
+        let mut counted = vec![];
+        for g in &groups {
+            assert!(g.config.matches("runtime: envoy.wasm.runtime.v8").count() <= 2, "{}", g.config);
+            assert_eq!(g.runs[0].name, "no_auth");
+            for run in &g.runs {
+                let listener = stat_prefix(run.name);
+                assert!(listener_block(&g.config, listener).is_some(), "{} is not in {}", listener, g.label);
+                assert!(g.config.contains(&format!("port_value: {} ", run.port)), "{}", run.name);
+                counted.push((run.name, run.path));
+            }
+            // The service's cluster stays: the filter fetches its keys there.
+            assert!(g.config.contains("  - name: sekisho_authz\n"));
+        }
+        for want in [
+            ("sekisho_jwt", "hot"),
+            ("sekisho_jwt", "cold"),
+            ("jwt_authn", "cold"),
+            ("jwt_authn_cache", "hot"),
+            ("sekisho_api_key", "hot"),
+            ("sekisho_baseline", "hot"),
+            ("wasm_floor", "hot"),
+            ("wasm_rewrite", "hot"),
+        ] {
+            assert!(counted.contains(&want), "{want:?} is not counted");
+        }
     }
 
     #[test]

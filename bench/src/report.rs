@@ -9,6 +9,7 @@
 
 use serde::Serialize;
 
+use crate::instructions::Counted;
 use crate::memory::Memory;
 use crate::wrk::WrkResult;
 
@@ -91,6 +92,8 @@ pub struct Report {
     pub rows: Vec<Row>,
     pub envoy_rss_after_runs_kib: Option<u64>,
     pub memory: Option<Memory>,
+    /// With `--instructions`: callgrind's counts instead of timed filter runs.
+    pub instructions: Vec<Counted>,
     pub notes: Vec<String>,
 }
 
@@ -133,6 +136,7 @@ impl Report {
             rows: vec![],
             envoy_rss_after_runs_kib: None,
             memory: None,
+            instructions: vec![],
             notes: vec![],
         }
     }
@@ -148,6 +152,10 @@ impl Report {
 
     pub fn set_envoy_rss_kib(&mut self, kib: Option<u64>) {
         self.envoy_rss_after_runs_kib = kib;
+    }
+
+    pub fn set_instructions(&mut self, counted: Vec<Counted>) {
+        self.instructions = counted;
     }
 
     pub fn set_memory(&mut self, m: Memory) {
@@ -244,6 +252,9 @@ impl Report {
                 (None, _) => "(no target)".to_owned(),
             };
             out.push_str(&format!("  {:<52} {:>6.3}  [{:.3}..{:.3}]  {verdict}\n", r.what, r.value, r.min, r.max));
+        }
+        if !self.instructions.is_empty() {
+            out.push_str(&crate::instructions::table(&self.instructions));
         }
         if let Some(m) = &self.memory {
             out.push_str(&format!(

@@ -17,6 +17,10 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
     }
     setup::rust::build_wasm_floor()?;
     let args = if args.first().map(String::as_str) == Some("--") { &args[1..] } else { args };
+    // `--instructions` runs Envoy under valgrind's callgrind.
+    if args.iter().any(|a| a == "--instructions") && setup::on_path("callgrind_control").is_none() {
+        setup::apt::install(&["valgrind"], "counting instructions (`--instructions`)")?;
+    }
     // The service is measured optimised (the stack and the tests run a debug build).
     xtask::process::run(cargo().args(["build", "--profile", "perf", "--package", "sekisho-authz"]))?;
     let authz = xtask::workspace::target_dir().join("perf").join("sekisho-authz");
