@@ -222,6 +222,14 @@ impl Report {
     }
 
     pub fn table(&self) -> String {
+        if self.rows.is_empty() {
+            // `--instructions`: nothing was timed.
+            let mut out = crate::instructions::table(&self.instructions);
+            for n in &self.notes {
+                out.push_str(&format!("note: {n}\n"));
+            }
+            return out;
+        }
         let mut out = format!(
             "\nSekisho benchmark: Envoy (1 worker) or the OAuth server on core 0, wrk on core 1, {} s per run, \
              {} rounds, {} cores\n(medians over the rounds; req/s range = slowest..fastest round; cpu = the server's CPU time per request)\n\n",
@@ -252,9 +260,6 @@ impl Report {
                 (None, _) => "(no target)".to_owned(),
             };
             out.push_str(&format!("  {:<52} {:>6.3}  [{:.3}..{:.3}]  {verdict}\n", r.what, r.value, r.min, r.max));
-        }
-        if !self.instructions.is_empty() {
-            out.push_str(&crate::instructions::table(&self.instructions));
         }
         if let Some(m) = &self.memory {
             out.push_str(&format!(
