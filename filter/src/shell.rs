@@ -538,7 +538,8 @@ impl HttpContext for Mcp {
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        let max = self.worker.config().max_body_bytes;
+        // Borrowed, not `config()`: this runs for every request with a body.
+        let max = self.worker.gate.borrow().config.max_body_bytes;
         if body_size > max && !matches!(self.state, State::Decided) {
             let refusal = self.worker.gate.borrow_mut().body_too_large();
             return self.refuse(&refusal);
