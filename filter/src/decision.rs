@@ -360,16 +360,24 @@ impl Gate {
         verifier: &dyn SignatureVerifier,
         may_fetch: bool,
     ) -> Result<Authenticated, Refusal> {
-        if self.keys.is_empty() {
-            return Err(unavailable(self.config.retry_seconds));
-        }
         let expect =
             Expectations { issuer: &at.issuer, audience: &at.resource, now, leeway: self.config.leeway_seconds };
         // A seen token is checked where it lies in the cache, and the grant
-        // shares its identity: almost every request takes this path.
+        // shares its identity: almost every request takes this path. (The
+        // cache is emptied with the keys, so it holds nothing without them.)
         if let Some(v) = self.tokens.get(token, now) {
             self.tally.bump(Counter::CacheHit);
             return granted_or_refused(at, v, &expect, &self.revoked);
+        }
+        if !request::is_token68(token) {
+            return Err(at.refuse(
+                Some(BearerError::InvalidRequest),
+                "the Authorization header is malformed",
+                Counter::DeniedBadRequest,
+            ));
+        }
+        if self.keys.is_empty() {
+            return Err(unavailable(self.config.retry_seconds));
         }
         self.tally.bump(Counter::CacheMiss);
         match token::verify(token, &self.keys, verifier, &expect, self.config.max_token_bytes) {

@@ -331,6 +331,23 @@ fn two_credentials_are_a_bad_request() {
 }
 
 #[test]
+fn a_bearer_value_that_is_not_token68_is_a_bad_request_with_or_without_keys() {
+    for value in ["Bearer a b", "Bearer a\"b", "Bearer \u{e9}t"] {
+        for keys_loaded in [true, false] {
+            let mut g = gate();
+            if !keys_loaded {
+                g.set_keys(KeySet::default());
+            }
+            let head = Head { authorization: Some(value.as_bytes()), ..post("/mcp/demo", None) };
+            let r = refused(g.decide_head(&head, &PureRust, true));
+            assert_eq!((r.status, error_of(&r).as_str()), (400, "invalid_request"), "{value:?}, keys {keys_loaded}");
+            assert!(r.header("www-authenticate").unwrap().contains("malformed"), "{value:?}");
+            assert_eq!(g.tally.get(Counter::DeniedBadRequest), 1);
+        }
+    }
+}
+
+#[test]
 fn a_new_key_set_drops_cached_tokens() {
     let mut g = gate();
     let token = sign(&claims("demo", "mcp:write"));
