@@ -66,7 +66,7 @@ struct Args {
     /// Count instructions per request with valgrind's callgrind instead of
     /// timing the filter listeners (deterministic; slow: Envoy runs under
     /// valgrind). The service half is not run.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "only")]
     instructions: bool,
 }
 
