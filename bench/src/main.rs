@@ -277,8 +277,7 @@ fn filter_bench(
         }
     };
     let cold_load = Load::BearerFromFile(&cold_file, 0);
-    // (listener, path, port, MCP path, load, connections: None = --connections)
-    let mut runs: Vec<(&str, &str, u16, &str, Load<'_>, Option<u32>)> = vec![
+    let mut runs: Vec<TimedRun<'_>> = vec![
         ("no_auth", "hot", ports.no_auth, "/mcp/bench", Load::Same(&none), None),
         ("wasm_floor", "hot", ports.wasm_floor, "/mcp/bench", Load::Same(&bearer), None),
         ("wasm_rewrite", "hot", ports.wasm_rewrite, "/mcp/bench", Load::Same(&bearer), None),
@@ -325,6 +324,10 @@ fn filter_bench(
     }
     Ok(())
 }
+
+/// One timed run: listener, path, port, MCP path, load, and connections
+/// (`None`: `--connections`).
+type TimedRun<'a> = (&'a str, &'a str, u16, &'a str, Load<'a>, Option<u32>);
 
 /// The Envoys of `--instructions`: no more than two wasm VMs in each (more do
 /// not start under valgrind), and a `no_auth` listener in each, counted first.
