@@ -469,8 +469,8 @@ impl Mcp {
         let now = now();
         let valid_until = self.worker.gate.borrow_mut().record_api_key(key, &answer.0, now, i64::MAX);
         if valid_until <= now {
-            // Not kept (see `record_api_key`): nothing to share either.
-            self.worker.gate.borrow_mut().tally.bump(Counter::ApiKeyLookupFailed);
+            // Not kept (see `record_api_key`), or kept for no time at all:
+            // nothing to share. The answer this request gets is counted there.
             return;
         }
         let (slot, digest) = shared_keys::slot_of(key);
